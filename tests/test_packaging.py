@@ -1,0 +1,54 @@
+"""The set-up a learner runs: pyproject and environment.yml agree; the import stays light."""
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _req(spec: str) -> tuple[str, str]:
+    m = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*(.*)", spec)
+    return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
+
+
+def test_environment_yml_mirrors_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = dict(_req(s) for s in project["dependencies"] + project["optional-dependencies"]["dev"])
+    wanted["python"] = project["requires-python"].replace(" ", "")
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = dict(_req(s) for s in env["dependencies"] if isinstance(s, str) and s != "pip")
+    assert conda == wanted
+    pip_section = next(s for s in env["dependencies"] if isinstance(s, dict))
+    assert pip_section["pip"] == ["-e ."]
+
+
+def test_no_upper_pins_that_would_make_colab_reinstall():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for spec in project["dependencies"]:
+        assert "<" not in spec and "==" not in spec, spec
+    assert _req(next(s for s in project["dependencies"] if s.startswith("ipywidgets")))[1] == ">=7.7"
+
+
+def test_import_is_light():
+    code = ("import sys, turboquant_lab; "
+            "print(sorted(m for m in ('cupy', 'matplotlib', 'ipywidgets') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make lab" in readme
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = [line for line in ci.splitlines() if line.strip() and not line.startswith("#")]
+    assert commands[-1].strip() == "make test"
+
+
+def test_kernels_and_data_ship_as_package_data():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    data = project["tool"]["setuptools"]["package-data"]["turboquant_lab"]
+    assert "kernels/*.cu" in data and "data/*.npz" in data

@@ -1,0 +1,169 @@
+"""The naive quantizer: per-vector min-max uniform levels (the essay's ruler).
+
+A b-bit uniform quantizer stretches ``2**b`` equally spaced levels from the
+smallest to the largest coordinate of each vector and rounds every coordinate
+to the nearest level. It needs two extra numbers per vector (``lo`` and
+``scale``), which the storage arithmetic must count.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validate import as_float_array, check_bits
+from .backend import get_xp
+
+__all__ = ["UniformQuantized", "QuantStats", "uniform_quantize", "uniform_dequantize",
+           "uniform_levels", "quant_stats"]
+
+
+@dataclass
+class UniformQuantized:
+    """Codes of a min-max uniform quantizer and what is needed to decode them.
+
+    Attributes
+    ----------
+    codes : (..., d) uint8 ndarray
+        Level index of each coordinate, in ``[0, 2**bits - 1]``.
+    lo : (...,) ndarray
+        Smallest coordinate of each vector (the lowest level).
+    scale : (...,) ndarray
+        Slot width ``(max - min) / (2**bits - 1)`` of each vector (0 for a constant vector).
+    bits : int
+        Bits per coordinate.
+    """
+
+    codes: np.ndarray
+    lo: np.ndarray
+    scale: np.ndarray
+    bits: int
+
+    @property
+    def n_levels(self) -> int:
+        return 2 ** self.bits
+
+    def bits_per_coordinate(self, side_bits: int = 32) -> float:
+        """Storage per coordinate: ``bits + 2 * side_bits / d`` (``lo`` and ``scale`` kept per vector)."""
+        return self.bits + 2 * side_bits / self.codes.shape[-1]
+
+
+@dataclass
+class QuantStats:
+    """The essay's four figures (and the worst error) for each vector.
+
+    Each field is a float for a single vector ``(d,)`` or an array of shape
+    ``(...)`` for a batch ``(..., d)``.
+    """
+
+    mse: np.ndarray | float          # mean over coordinates of (x - x_hat)^2
+    range: np.ndarray | float        # max - min
+    slot_width: np.ndarray | float   # (max - min) / (2**bits - 1)
+    wasted_slots: np.ndarray | int   # levels that no coordinate maps to
+    max_abs_error: np.ndarray | float  # max |x - x_hat|, never above slot_width / 2
+
+
+def uniform_quantize(x, bits: int) -> UniformQuantized:
+    """Quantize each vector on the last axis to ``2**bits`` evenly spaced levels.
+
+    Parameters
+    ----------
+    x : (..., d) float ndarray
+    bits : int, 1 to 8
+
+    Returns
+    -------
+    UniformQuantized
+        ``codes`` of shape ``(..., d)``, ``lo`` and ``scale`` of shape ``(...)``.
+
+    Notes
+    -----
+    .. math:: s = \\frac{\\max x - \\min x}{2^b - 1}, \\quad
+              q_i = \\operatorname{round}\\left(\\frac{x_i - \\min x}{s}\\right)
+
+    Rounding sends each coordinate to its nearest level, so
+    ``|x_i - x_hat_i| <= s / 2`` for every coordinate. A constant vector has
+    ``s = 0`` and is stored exactly (all codes 0).
+
+    Examples
+    --------
+    >>> q = uniform_quantize(np.array([0.0, 0.2, 0.9, 3.0]), bits=2)
+    >>> q.codes
+    array([0, 0, 1, 3], dtype=uint8)
+    >>> uniform_dequantize(q)
+    array([0., 0., 1., 3.])
+    """
+    x = as_float_array(x, "x")
+    bits = check_bits(bits)
+    xp = get_xp(x)
+    lo = x.min(axis=-1)
+    hi = x.max(axis=-1)
+    scale = (hi - lo) / (2 ** bits - 1)
+    safe = xp.where(scale > 0, scale, 1)
+    codes = xp.rint((x - lo[..., None]) / safe[..., None])
+    codes = xp.clip(codes, 0, 2 ** bits - 1).astype(xp.uint8)
+    return UniformQuantized(codes=codes, lo=lo, scale=scale, bits=bits)
+
+
+def uniform_dequantize(q: UniformQuantized):
+    """Reconstruct ``x_hat = lo + codes * scale`` (shape ``(..., d)``, the dtype of ``lo``)."""
+    if not isinstance(q, UniformQuantized):
+        raise TypeError(f"q must be the UniformQuantized returned by uniform_quantize, "
+                        f"got {type(q).__name__}")
+    return q.lo[..., None] + q.codes.astype(q.lo.dtype) * q.scale[..., None]
+
+
+def uniform_levels(lo: float, hi: float, bits: int) -> np.ndarray:
+    """The ``2**bits`` levels ``lo + k * (hi - lo) / (2**bits - 1)``, k = 0 .. 2**bits - 1."""
+    bits = check_bits(bits)
+    return np.linspace(lo, hi, 2 ** bits)
+
+
+def _count_wasted(codes, n_levels):
+    xp = get_xp(codes)
+    flat = codes.reshape(-1, codes.shape[-1]).astype(xp.int64)
+    offsets = xp.arange(flat.shape[0], dtype=xp.int64)[:, None] * n_levels
+    used = xp.zeros(flat.shape[0] * n_levels, dtype=bool)
+    used[(flat + offsets).ravel()] = True
+    return n_levels - used.reshape(flat.shape[0], n_levels).sum(axis=1)
+
+
+def quant_stats(x, bits: int) -> QuantStats:
+    """The essay's figures for naive uniform quantization of each vector.
+
+    Parameters
+    ----------
+    x : (d,) or (..., d) float ndarray
+    bits : int, 1 to 8
+
+    Returns
+    -------
+    QuantStats
+        ``mse`` (mean over the d coordinates of the squared error), ``range``
+        (max - min), ``slot_width`` ((max - min) / (2**bits - 1)),
+        ``wasted_slots`` (levels that no coordinate of the vector maps to) and
+        ``max_abs_error`` (largest absolute error, at most ``slot_width / 2``).
+        Scalars for a single vector, arrays of shape ``(...)`` for a batch.
+
+    Examples
+    --------
+    >>> s = quant_stats(np.array([0.0, 0.1, 0.2, 10.0]), bits=2)
+    >>> int(s.wasted_slots), float(s.slot_width) > 3
+    (2, True)
+    """
+    x = as_float_array(x, "x")
+    q = uniform_quantize(x, bits)
+    err = x - uniform_dequantize(q)
+    wasted = _count_wasted(q.codes, q.n_levels).reshape(x.shape[:-1])
+    out = QuantStats(
+        mse=(err ** 2).mean(axis=-1),
+        range=x.max(axis=-1) - x.min(axis=-1),
+        slot_width=q.scale,
+        wasted_slots=wasted,
+        max_abs_error=abs(err).max(axis=-1),
+    )
+    if x.ndim == 1:
+        out = QuantStats(mse=float(out.mse), range=float(out.range),
+                         slot_width=float(out.slot_width), wasted_slots=int(out.wasted_slots),
+                         max_abs_error=float(out.max_abs_error))
+    return out
