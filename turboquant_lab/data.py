@@ -8,11 +8,13 @@ channels scaled by ``outlier_scale``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from ._validate import check_dim
 
-__all__ = ["make_kv_vectors", "kv_outlier_channels"]
+__all__ = ["make_kv_vectors", "kv_outlier_channels", "KVSample", "load_kv_sample"]
 
 
 def _check_seed(seed) -> int:
@@ -69,3 +71,99 @@ def make_kv_vectors(n: int, d: int, n_outliers: int = 5, outlier_scale: float = 
     x = rng.standard_normal((n, d))
     x[:, channels] *= outlier_scale
     return x.astype(dtype)
+
+
+# --------------------------------------------------------------------------- real sample
+
+#: file of the shipped sample, inside the package (``turboquant_lab/data/``)
+KV_SAMPLE_FILE = "kv_sample.npz"
+
+
+@dataclass(frozen=True)
+class KVSample:
+    """Real queries, keys and values of a transformer (see :func:`load_kv_sample`).
+
+    Attributes
+    ----------
+    queries, keys, values : (layers, heads, n_tokens, head_dim) float16 ndarray
+        Per layer and head, the projections ``h W^T + b`` of every token,
+        before attention: the attention scores are ``queries @ keys^T / sqrt(head_dim)``.
+    tokens : tuple of str
+        The ``n_tokens`` word pieces, ``[CLS]`` first.
+    meta : dict
+        ``model``, ``text_source``, ``n_tokens``, ``layers``, ``heads``,
+        ``head_dim``, ``dtype``, ``what``, ``made_by``, ``weights_from``.
+    """
+
+    queries: np.ndarray
+    keys: np.ndarray
+    values: np.ndarray
+    tokens: tuple
+    meta: dict = field(repr=False)
+
+    @property
+    def layers(self) -> int:
+        return int(self.keys.shape[0])
+
+    @property
+    def heads(self) -> int:
+        return int(self.keys.shape[1])
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.keys.shape[2])
+
+    @property
+    def head_dim(self) -> int:
+        return int(self.keys.shape[3])
+
+    def __repr__(self) -> str:
+        return (f"KVSample({self.meta.get('model', '?')}: {self.layers} layers x {self.heads} heads "
+                f"x {self.n_tokens} tokens x head_dim {self.head_dim}, {self.keys.dtype})")
+
+
+def load_kv_sample() -> KVSample:
+    """Load the shipped sample of real queries, keys and values (no network, no PyTorch).
+
+    The sample holds every layer and head of all-MiniLM-L6-v2 (a 6-layer
+    BERT, 12 heads of dimension 32) run on the first 256 tokens of Jane
+    Austen's *Pride and Prejudice*; ``tools/capture_kv.py`` made it (a NumPy
+    forward pass from the model's safetensors weights, checked against
+    Hugging Face ``transformers``).
+
+    Returns
+    -------
+    KVSample
+        ``queries``, ``keys``, ``values`` of shape (6, 12, 256, 32), float16;
+        ``tokens`` (256 word pieces); ``meta`` (model, text source, shapes).
+
+    Raises
+    ------
+    FileNotFoundError
+        The package was installed without its data file (reinstall it; the
+        file ``turboquant_lab/data/kv_sample.npz`` is package data).
+
+    Notes
+    -----
+    float16 is how the keys and values of a KV cache are usually held, so it
+    is the honest baseline: 16 bits per coordinate. Convert with
+    ``.astype(np.float32)`` before computing with them.
+
+    Examples
+    --------
+    >>> s = load_kv_sample()
+    >>> s.keys.shape, s.keys.dtype
+    ((6, 12, 256, 32), dtype('float16'))
+    """
+    import json  # noqa: PLC0415
+    from importlib import resources  # noqa: PLC0415
+
+    res = resources.files(__package__).joinpath("data", KV_SAMPLE_FILE)
+    if not res.is_file():
+        raise FileNotFoundError(f"the real KV sample {KV_SAMPLE_FILE} is missing from "
+                                f"turboquant_lab/data/: reinstall turboquant-lab, or regenerate "
+                                f"it with python tools/capture_kv.py")
+    with res.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        return KVSample(queries=z["queries"], keys=z["keys"], values=z["values"],
+                        tokens=tuple(str(t) for t in z["tokens"]), meta=meta)

@@ -30,6 +30,9 @@ For ``bits = 1`` this is ``np.packbits(..., bitorder="little")``; for
 """
 from __future__ import annotations
 
+import sys
+from math import gcd
+
 import numpy as np
 
 from ._validate import check_bits
@@ -70,6 +73,108 @@ def _check_code_range(xp, codes, bits: int) -> None:
                          f"got a code {bad}: use more bits or clip the codes")
 
 
+def _lane_mask(lane: int, width: int) -> np.uint64:
+    """A uint64 whose every ``lane``-bit lane has its low ``width`` bits set."""
+    m = 0
+    for i in range(64 // lane):
+        m |= ((1 << width) - 1) << (i * lane)
+    return np.uint64(m)
+
+
+_U64 = np.uint64
+_LITTLE = sys.byteorder == "little"
+
+
+def _compress(w, bits: int):
+    """uint64 words holding 8 codes one per byte -> the same 8 codes packed in the low ``8*bits`` bits.
+
+    Three halving steps: merge the two ``bits``-wide codes of each 16-bit lane,
+    then the two ``2*bits``-wide fields of each 32-bit lane, then the two halves.
+    """
+    for lane, width in ((16, bits), (32, 2 * bits), (64, 4 * bits)):
+        shift = _U64(lane // 2 - width)
+        if 2 * width <= lane // 2:  # the shifted low field falls off: one mask suffices
+            w = (w | (w >> shift)) & _lane_mask(lane, 2 * width)
+        else:
+            lo = _lane_mask(lane, width)
+            w = (w & lo) | ((w >> shift) & (lo << _U64(width)))
+    return w
+
+
+def _expand(w, bits: int, pairs: bool = False):
+    """Inverse of :func:`_compress`: packed codes in the low ``8*bits`` bits -> one code per byte.
+
+    With ``pairs=True`` it stops one step early: each 16-bit lane then holds two
+    neighbouring codes, ``c[2i] | c[2i+1] << bits`` (the index into a table of pairs).
+    """
+    steps = ((64, 4 * bits), (32, 2 * bits), (16, bits))
+    for lane, width in steps[:2] if pairs else steps:
+        half = lane // 2
+        shift = _U64(half - width)
+        if 2 * width <= half:
+            w = (w | (w << shift)) & _lane_mask(half, width)
+        else:
+            lo = _lane_mask(lane, width)
+            w = (w & lo) | ((w << shift) & (lo << _U64(half)))
+    return w
+
+
+def _superblock(bits: int) -> int:
+    """Groups of 8 codes whose ``8*bits``-bit fields fill a whole number of uint64 words."""
+    return 8 // gcd(8, bits)
+
+
+def _pack_words(codes2d, bits: int):
+    """Word-parallel packing of a C-contiguous ``(rows, n)`` uint8 array, ``n`` a multiple of ``64``."""
+    xp = get_xp(codes2d)
+    rows = codes2d.shape[0]
+    w = _compress(codes2d.reshape(-1).view(np.uint64), bits)
+    if bits in (2, 4):  # a group fills exactly 2 or 4 bytes: narrow the words
+        out = w.astype(np.uint16 if bits == 2 else np.uint32)
+        return out.view(np.uint8).reshape(rows, -1)
+    s = _superblock(bits)  # 8 groups (odd bits) or 4 (bits = 6) -> bits (or 3) whole words
+    w = w.reshape(-1, s)
+    n_words = s * bits // 8
+    out = xp.empty((w.shape[0], n_words), dtype=np.uint64)
+    for m in range(n_words):  # output word m holds stream bits [64m, 64m + 64)
+        acc = None
+        for i in range(s):  # group i holds stream bits [8*bits*i, 8*bits*(i + 1))
+            lo = 8 * bits * i - 64 * m
+            if lo < 64 and lo + 8 * bits > 0:
+                t = w[:, i]
+                if lo > 0:
+                    t = t << _U64(lo)
+                elif lo < 0:
+                    t = t >> _U64(-lo)
+                acc = t if acc is None else acc | t
+        out[:, m] = acc
+    return out.view(np.uint8).reshape(rows, -1)
+
+
+def _unpack_words(packed2d, bits: int, pairs: bool = False):
+    """Inverse of :func:`_pack_words`: C-contiguous ``(rows, n * bits / 8)`` uint8 -> ``(rows, n)``.
+
+    With ``pairs=True``: ``(rows, n / 2)`` uint16, element ``i`` = ``c[2i] | c[2i+1] << bits``.
+    """
+    xp = get_xp(packed2d)
+    rows = packed2d.shape[0]
+    flat = packed2d.reshape(-1)
+    if bits in (2, 4):
+        w = flat.view(np.uint16 if bits == 2 else np.uint32).astype(np.uint64)
+    else:
+        s = _superblock(bits)
+        p = flat.view(np.uint64).reshape(-1, s * bits // 8)
+        w = xp.empty((p.shape[0], s), dtype=np.uint64)
+        for i in range(s):
+            m, o = divmod(8 * bits * i, 64)
+            t = p[:, m] >> _U64(o) if o else p[:, m]
+            if o + 8 * bits > 64:  # the group straddles two words
+                t = t | (p[:, m + 1] << _U64(64 - o))
+            w[:, i] = t
+        w = w.reshape(-1) & _lane_mask(64, 8 * bits)
+    return _expand(w, bits, pairs).view(np.uint16 if pairs else np.uint8).reshape(rows, -1)
+
+
 def _byte_plan(bits: int):
     """For each output byte ``k`` of a group of 8 codes: the list of ``(code j, shift)``.
 
@@ -90,26 +195,10 @@ def _byte_plan(bits: int):
 _PLANS = {b: _byte_plan(b) for b in range(1, 9)}
 
 
-def _pack_unchecked(codes, bits: int):
-    """Pack uint8 codes ``(..., n)`` with values in ``[0, 2**bits)`` (no validation)."""
-    xp = get_xp(codes)
-    n = codes.shape[-1]
-    batch = codes.shape[:-1]
-    nbytes = packed_nbytes(n, bits)
-    if bits == 8:
-        return codes.astype(np.uint8, copy=True)
-    if codes.dtype != np.uint8:
-        codes = codes.astype(np.uint8)
-    n_groups = -(-n // 8)
-    if n_groups * 8 != n:
-        pad = xp.zeros(batch + (n_groups * 8 - n,), dtype=np.uint8)
-        codes = xp.concatenate([codes, pad], axis=-1)
-    if bits == 1:
-        # each row has a multiple of 8 codes, so packing the flattened array keeps rows apart
-        out = xp.packbits(codes.reshape(-1), bitorder="little")
-        return out.reshape(batch + (n_groups,))[..., :nbytes]
-    c = codes.reshape(batch + (n_groups, 8))
-    out = xp.empty(batch + (n_groups, bits), dtype=np.uint8)
+def _pack_bytewise(c, bits: int):
+    """Byte-by-byte packing of ``(..., groups, 8)`` uint8 codes (any byte order; slower)."""
+    xp = get_xp(c)
+    out = xp.empty(c.shape[:-1] + (bits,), dtype=np.uint8)
     for k, parts in enumerate(_PLANS[bits]):
         acc = None
         for j, shift in parts:
@@ -120,38 +209,97 @@ def _pack_unchecked(codes, bits: int):
                 term = term >> np.uint8(-shift)
             acc = term if acc is None else acc | term
         out[..., k] = acc
-    out = out.reshape(batch + (n_groups * bits,))
-    return out if n_groups * bits == nbytes else out[..., :nbytes]
+    return out
 
 
-def _unpack_unchecked(packed, bits: int, n: int):
-    """Unpack ``(..., ceil(n * bits / 8))`` uint8 bytes into ``(..., n)`` uint8 codes (no validation)."""
-    xp = get_xp(packed)
-    batch = packed.shape[:-1]
-    if bits == 8:
-        return packed.copy()
-    n_groups = -(-n // 8)
-    full = n_groups * bits
-    if packed.shape[-1] != full:
-        pad = xp.zeros(batch + (full - packed.shape[-1],), dtype=np.uint8)
-        packed = xp.concatenate([packed, pad], axis=-1)
-    if bits == 1:
-        out = xp.unpackbits(packed.reshape(-1), bitorder="little")
-        return out.reshape(batch + (n_groups * 8,))[..., :n]
-    p = packed.reshape(batch + (n_groups, bits))
-    out = xp.empty(batch + (n_groups, 8), dtype=np.uint8)
+def _unpack_bytewise(p, bits: int):
+    """Inverse of :func:`_pack_bytewise`: ``(..., groups, bits)`` -> ``(..., groups, 8)``."""
+    xp = get_xp(p)
+    out = xp.empty(p.shape[:-1] + (8,), dtype=np.uint8)
     mask = np.uint8((1 << bits) - 1)
     for j in range(8):
-        lo = j * bits
-        k, s = divmod(lo, 8)
+        k, s = divmod(j * bits, 8)
         term = p[..., k] >> np.uint8(s) if s else p[..., k]
         if s + bits > 8:  # the code runs into the next byte
             term = term | (p[..., k + 1] << np.uint8(8 - s))
         if s + bits != 8:  # clear the bits of the neighbouring codes
             term = term & mask
         out[..., j] = term
-    out = out.reshape(batch + (n_groups * 8,))
-    return out if n_groups * 8 == n else out[..., :n]
+    return out
+
+
+def _pack_unchecked(codes, bits: int, *, bytewise: bool = False):
+    """Pack integer codes ``(..., n)`` with values in ``[0, 2**bits)`` (no validation)."""
+    xp = get_xp(codes)
+    n = codes.shape[-1]
+    batch = tuple(codes.shape[:-1])
+    nbytes = packed_nbytes(n, bits)
+    if bits == 8:
+        return codes.astype(np.uint8, copy=True)
+    if codes.size == 0:
+        return xp.zeros(batch + (nbytes,), dtype=np.uint8)
+    codes = codes.astype(np.uint8, copy=False)
+    chunk = 8 if (bits == 1 or bytewise or not _LITTLE) else 64
+    n_pad = -(-n // chunk) * chunk
+    if n_pad != n:
+        codes = xp.concatenate([codes, xp.zeros(batch + (n_pad - n,), dtype=np.uint8)], axis=-1)
+    codes = xp.ascontiguousarray(codes).reshape(-1, n_pad)
+    if bits == 1:
+        # each row holds a multiple of 8 codes, so packing the flat array keeps rows apart
+        out = xp.packbits(codes.reshape(-1), bitorder="little")
+    elif chunk == 8:
+        out = _pack_bytewise(codes.reshape(-1, 8), bits)
+    else:
+        out = _pack_words(codes, bits)
+    out = out.reshape(batch + (n_pad * bits // 8,))
+    return out if out.shape[-1] == nbytes else out[..., :nbytes]
+
+
+def _unpack_unchecked(packed, bits: int, n: int, *, bytewise: bool = False):
+    """Unpack ``(..., ceil(n * bits / 8))`` uint8 bytes into ``(..., n)`` uint8 codes (no validation)."""
+    xp = get_xp(packed)
+    batch = tuple(packed.shape[:-1])
+    if bits == 8:
+        return packed.copy()
+    if n == 0 or packed.size == 0:
+        return xp.zeros(batch + (n,), dtype=np.uint8)
+    chunk = 8 if (bits == 1 or bytewise or not _LITTLE) else 64
+    n_pad = -(-n // chunk) * chunk
+    full = n_pad * bits // 8
+    if packed.shape[-1] != full:
+        pad = xp.zeros(batch + (full - packed.shape[-1],), dtype=np.uint8)
+        packed = xp.concatenate([packed, pad], axis=-1)
+    packed = xp.ascontiguousarray(packed).reshape(-1, full)
+    if bits == 1:
+        out = xp.unpackbits(packed.reshape(-1), bitorder="little")
+    elif chunk == 8:
+        out = _unpack_bytewise(packed.reshape(-1, bits), bits)
+    else:
+        out = _unpack_words(packed, bits)
+    out = out.reshape(batch + (n_pad,))
+    return out if n_pad == n else out[..., :n]
+
+
+def _unpack_pair_index(packed, bits: int, n: int):
+    """Pair indices of packed codes, for a table lookup of two codes at a time.
+
+    ``packed`` is ``(rows, ceil(n * bits / 8))`` uint8, ``2 <= bits <= 7`` and
+    the host little-endian (see ``_PAIRS_OK``). Returns ``(rows, n_pad // 2)``
+    uint16 with ``n_pad`` = ``n`` rounded up to a multiple of 64 and element
+    ``i`` = ``c[2i] | c[2i+1] << bits`` (padding codes are 0).
+    """
+    xp = get_xp(packed)
+    rows = packed.shape[0]
+    n_pad = -(-n // 64) * 64
+    full = n_pad * bits // 8
+    if packed.shape[-1] != full:
+        pad = xp.zeros((rows, full - packed.shape[-1]), dtype=np.uint8)
+        packed = xp.concatenate([packed, pad], axis=-1)
+    return _unpack_words(xp.ascontiguousarray(packed), bits, pairs=True)
+
+
+#: bits for which :func:`_unpack_pair_index` works on this host
+_PAIRS_OK = frozenset(range(2, 8)) if _LITTLE else frozenset()
 
 
 def pack_bits(codes, bits: int):

@@ -29,15 +29,665 @@ def _axes(ax, figsize=(7, 3)):
 
 
 # ---- lessons 01-02 ----------------------------------------------------------
+RECON_COLOR = "#dd8452"  # reconstructed values (lessons 01-02)
+
+
+def _draw_ruler_levels(ax, levels, label_codes: bool):
+    """Horizontal grey lines at the quantizer's levels; code numbers at the right edge."""
+    levels = np.asarray(levels)
+    alpha = 0.8 if len(levels) <= 16 else 0.35
+    for k, level in enumerate(levels):
+        ax.axhline(level, color=LEVEL_COLOR, lw=0.8, alpha=alpha, zorder=0,
+                   label="levels" if k == 0 else None)
+        if label_codes:
+            ax.annotate(f"code {k}", xy=(1.0, level), xycoords=("axes fraction", "data"),
+                        xytext=(3, 0), textcoords="offset points", va="center",
+                        fontsize=7, color=LEVEL_COLOR, annotation_clip=False)
+
+
+def draw_ruler(ax, result):
+    """The ruler of lesson 01: values, the ``2**bits`` levels, and where each value lands.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes or None
+        Where to draw (a new figure when None).
+    result : RulerResult
+        From :func:`turboquant_lab.widgets.compute_ruler`.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        Coordinate index on x, value on y; levels as grey horizontal lines,
+        values as blue dots, reconstructions as orange diamonds, an arrow from
+        each value to its level.
+    """
+    ax = _axes(ax, figsize=(8, 3))
+    n = len(result.x)
+    idx = np.arange(n)
+    _draw_ruler_levels(ax, result.levels, label_codes=result.bits <= 3)
+    for i in idx:
+        if abs(result.x_hat[i] - result.x[i]) > 1e-3 * max(result.scale, 1e-12):
+            ax.annotate("", xy=(i, result.x_hat[i]), xytext=(i, result.x[i]),
+                        arrowprops=dict(arrowstyle="->", color=RECON_COLOR, lw=1.0))
+    ax.plot(idx, result.x, "o", color=NORMAL_COLOR, ms=6, label="value x", zorder=3)
+    ax.plot(idx, result.x_hat, "D", color=RECON_COLOR, ms=5, mfc="none", mew=1.5,
+            label="reconstruction x_hat", zorder=4)
+    ax.set_xticks(idx)
+    ax.set_xlim(-0.6, n - 0.4)
+    ax.set(xlabel="coordinate index i", ylabel="value",
+           title=f"{result.bits} bits = {len(result.levels)} levels, slot width {result.scale:.3g}")
+    ax.legend(loc="upper left", fontsize=7, framealpha=0.9)
+    return ax
+
+
+def draw_uniform_error_vs_bits(ax, table, label="measured"):
+    """Measured MSE against bits on a log axis, with the scale^2/12 model and a 4^-b line.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes or None
+    table : UniformErrorTable
+        From :func:`turboquant_lab.widgets.compute_uniform_error_vs_bits`.
+    label : str
+        Legend text of the measured curve.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    ax = _axes(ax, figsize=(6, 3))
+    bits = np.asarray(table.bits)
+    ax.semilogy(bits, table.mse, "o-", color=NORMAL_COLOR, label=label, zorder=3)
+    ax.semilogy(bits, table.model_mse, "x--", color=RECON_COLOR, label="model: mean of scale²/12")
+    anchor = table.mse[-1] * 4.0 ** bits[-1]
+    ax.semilogy(bits, anchor * 4.0 ** -bits, ":", color=LEVEL_COLOR,
+                label="slope 4^-b (through the last point)")
+    ax.set(xlabel="bits per value b", ylabel="MSE (value²)", xticks=bits,
+           title="each extra bit divides the MSE by about 4")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def draw_outlier_bars(axes, result):
+    """The essay's two bar charts: the original vector and its naive quantization.
+
+    Parameters
+    ----------
+    axes : pair of matplotlib Axes or None
+        (original, quantized); a new 1x2 figure when None.
+    result : OutlierDemo
+        From :func:`turboquant_lab.widgets.compute_outlier_demo`.
+
+    Returns
+    -------
+    axes : pair of matplotlib Axes
+        Channel on x, value on y (same y scale for both); outlier channels
+        red; the quantizer's levels as grey lines on the right-hand chart.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 3), sharey=True)
+    ax0, ax1 = axes
+    d = len(result.x)
+    colors = np.full(d, NORMAL_COLOR, dtype=object)
+    colors[result.outliers] = OUTLIER_COLOR
+    idx = np.arange(d)
+    ax0.bar(idx, result.x, color=colors, width=0.8)
+    ax1.bar(idx, result.x_hat, color=colors, width=0.8)
+    _draw_ruler_levels(ax1, result.levels, label_codes=False)
+    lo = min(result.x.min(), result.x_hat.min())
+    hi = max(result.x.max(), result.x_hat.max())
+    pad = 0.05 * (hi - lo)
+    for ax, title in [(ax0, "original vector (before quantization)"),
+                      (ax1, f"quantized vector ({result.bits} bits = {2 ** result.bits} levels)")]:
+        ax.axhline(0, color="black", lw=0.5)
+        ax.set(xlabel="channel", title=title, xlim=(-1, d), ylim=(lo - pad, hi + pad))
+        ax.title.set_fontsize(9)
+    ax0.set_ylabel("value")
+    from matplotlib.patches import Patch
+
+    ax0.legend(handles=[Patch(color=OUTLIER_COLOR, label="outlier channel"),
+                        Patch(color=NORMAL_COLOR, label="normal channel")],
+               fontsize=7, loc="best")
+    return axes
+
+
+def draw_slot_counts(ax, result):
+    """How many normal and outlier coordinates each level (slot) of the quantizer holds.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes or None
+    result : OutlierDemo
+        From :func:`turboquant_lab.widgets.compute_outlier_demo`.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        Slot (code) on x, number of coordinates on y, stacked: normal channels
+        blue, outlier channels red, each column labelled "normal + outlier"
+        (up to 16 slots); an empty column is a wasted slot.
+    """
+    ax = _axes(ax, figsize=(6, 3))
+    codes = np.arange(len(result.slot_counts_normal))
+    ax.bar(codes, result.slot_counts_normal, color=NORMAL_COLOR, label="normal channels")
+    ax.bar(codes, result.slot_counts_outlier, bottom=result.slot_counts_normal,
+           color=OUTLIER_COLOR, label="outlier channels")
+    if len(codes) <= 16:
+        ax.set_xticks(codes)
+        for k, (n, o) in enumerate(zip(result.slot_counts_normal, result.slot_counts_outlier)):
+            ax.annotate(f"{n} + {o}" if n + o else "empty", xy=(k, n + o), xytext=(0, 2),
+                        textcoords="offset points", ha="center", fontsize=7)
+        ax.margins(y=0.15)
+    ax.set(xlabel="slot (code)", ylabel="number of coordinates",
+           title=f"{result.bits} bits: coordinates per slot (normal + outlier)")
+    ax.legend(fontsize=7)
+    return ax
 # ---- end lessons 01-02 ------------------------------------------------------
 
 # ---- lessons 03-04 ----------------------------------------------------------
+def draw_rotation(axes, result, x=None, outliers=None):
+    """Coordinate bar charts before and after a rotation (the essay's Rotate figure).
+
+    Parameters
+    ----------
+    axes : pair of Axes, or None
+        Left: ``x`` (outlier channels red); right: ``R x``. Share the y axis to
+        see the energy spread out. ``None`` makes a new figure.
+    result : RotationResult or None
+        From :func:`turboquant_lab.widgets.compute_rotation_demo`; ``None`` draws
+        the vector before any rotation (``x`` and ``outliers`` must then be given).
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 3), sharey=True)
+    ax0, ax1 = axes
+    if result is not None:
+        x, outliers = result.before, result.outliers
+    x = np.asarray(x)
+    idx = np.arange(x.shape[0])
+    colors = np.full(x.shape[0], NORMAL_COLOR, dtype=object)
+    if outliers is not None and len(outliers):
+        colors[np.asarray(outliers, dtype=int)] = OUTLIER_COLOR
+    ax0.bar(idx, x, color=list(colors), width=0.8)
+    ax0.set(xlabel="coordinate i", ylabel="value x_i",
+            title=f"before: max/mean = {np.abs(x).max() / np.abs(x).mean():.1f}x")
+    if result is None:
+        ax1.text(0.5, 0.5, "press Rotate", ha="center", va="center", transform=ax1.transAxes,
+                 color=LEVEL_COLOR)
+        ax1.set(xlabel="coordinate i", title="after: -")
+    else:
+        ax1.bar(idx, result.after, color=ROTATED_COLOR, width=0.8)
+        ax1.set(xlabel="coordinate i", ylabel="value (R x)_i",
+                title=f"after rotation (seed {result.seed}): max/mean = "
+                      f"{result.max_mean_after:.1f}x")
+    for ax in axes:
+        ax.axhline(0, color="black", lw=0.5)
+    return axes
+
+
+def draw_rotation_mse(ax, result):
+    """MSE of naive uniform quantization vs bits, without and with a rotation first (log scale)."""
+    ax = _axes(ax)
+    ax.semilogy(result.bits, result.mse_before, "o-", color=OUTLIER_COLOR,
+                label=f"quantize x (mean range {result.range_before:.3g})")
+    ax.semilogy(result.bits, result.mse_after, "o-", color=ROTATED_COLOR,
+                label=f"rotate, quantize, rotate back (mean range {result.range_after:.3g})")
+    ax.set(xlabel="bits per coordinate", ylabel="MSE per coordinate",
+           title="naive uniform quantizer, same bits")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def draw_rotation_timing(ax, timing):
+    """Seconds per vector of a dense rotation ``x @ Q.T`` vs d (log-log), with a d^2 line."""
+    ax = _axes(ax)
+    d = timing.dims
+    ax.loglog(d, timing.single * 1e6, "o-", color=OUTLIER_COLOR, label="one vector")
+    ax.loglog(d, timing.batch * 1e6, "s-", color=NORMAL_COLOR,
+              label=f"batch of {timing.batch_size}, per vector")
+    ref = np.median(timing.batch / d.astype(float) ** 2) * 1e6 * d.astype(float) ** 2
+    ax.loglog(d, ref, "--", color=LEVEL_COLOR, label="∝ d² (reference)")
+    ax.set(xlabel="dimension d", ylabel="time per vector (µs)",
+           title="dense rotation x @ Q.T (timed on this machine)")
+    ax.set_xticks(d, [str(k) for k in d])
+    ax.minorticks_off()
+    ax.legend(fontsize=8)
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def draw_coordinate_histogram(ax, h, bins: int = 60):
+    """Histogram of a rotated coordinate with the N(0, 1/d) and exact (scaled Beta) densities."""
+    ax = _axes(ax)
+    half = h.grid[-1]
+    ax.hist(h.samples, bins=np.linspace(-half, half, bins + 1), density=True,
+            color=NORMAL_COLOR, alpha=0.45, label=f"{h.n:,} rotations")
+    ax.plot(h.grid, h.gaussian_pdf, "--", color=OUTLIER_COLOR, lw=1.5, label="N(0, 1/d)")
+    ax.plot(h.grid, h.exact_pdf, "-", color="black", lw=1.2, label="exact (scaled Beta)")
+    if half >= 1.0:
+        for edge in (-1, 1):
+            ax.axvline(edge, color=LEVEL_COLOR, lw=0.8, ls=":")
+    ax.set(xlabel="coordinate value (R x)_1 (x a unit vector)", ylabel="density",
+           title=f"d = {h.d}: theory σ = {h.sigma_theory:.4f}, simulated σ = {h.sigma_empirical:.4f}")
+    ax.legend(fontsize=8, loc="upper right")
+    return ax
+
+
+def draw_gaussian_gap(ax, dims, tv, current=None):
+    """Total variation distance between the exact law and N(0, 1/d) vs d (log-log)."""
+    ax = _axes(ax, figsize=(5, 3))
+    dims = np.asarray(dims)
+    ax.loglog(dims, tv, "o-", color=NORMAL_COLOR, label="TV(exact, Gaussian)")
+    if current is not None:
+        ax.loglog([current[0]], [current[1]], "o", color=OUTLIER_COLOR, ms=9, label=f"d = {current[0]}")
+    ax.set(xlabel="dimension d", ylabel="total variation distance",
+           title="how good is N(0, 1/d)?")
+    ax.set_xticks(dims, [str(k) for k in dims])
+    ax.minorticks_off()
+    ax.legend(fontsize=8)
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
 # ---- end lessons 03-04 ------------------------------------------------------
 
 # ---- lessons 05-06 ----------------------------------------------------------
+PLUS_COLOR = "#4c72b0"    # +1 entries of a Hadamard matrix, a + b lines of a butterfly
+MINUS_COLOR = "#d62728"   # -1 entries, a - b lines
+
+
+def _fmt_value(v) -> str:
+    """Short label for a node value: integers without a decimal point."""
+    v = float(v)
+    if v == 0:
+        return "0"
+    if v == round(v) and abs(v) < 1e6:
+        return str(int(round(v)))
+    return f"{v:.2g}"
+
+
+def draw_butterfly(ax, state):
+    """The butterfly diagram up to ``state.stage`` (a ``ButterflyState`` from ``compute_butterfly``).
+
+    Columns are stages (input, after stage 1, ...), rows are coordinates. The
+    pairs of the latest stage are drawn in colour (blue: ``a + b``, red dashed:
+    ``a - b``), earlier stages in grey; each node shows its value and is
+    filled when nonzero. Stages not run yet are faint empty nodes.
+    """
+    ax = _axes(ax, (8, 3.6))
+    d, n = state.d, state.n_stages
+    for k in range(1, state.stage + 1):
+        h = 1 << (k - 1)
+        latest = k == state.stage
+        for start in range(0, d, 2 * h):
+            for i in range(start, start + h):
+                j = i + h
+                for src in (i, j):
+                    ax.plot([k - 1, k], [src, i], color=PLUS_COLOR if latest else LEVEL_COLOR,
+                            lw=1.6 if latest else 0.8, alpha=1 if latest else 0.5, zorder=1)
+                    ax.plot([k - 1, k], [src, j], color=MINUS_COLOR if latest else LEVEL_COLOR,
+                            ls="--" if latest else "-", lw=1.6 if latest else 0.8,
+                            alpha=1 if latest else 0.5, zorder=1)
+    for k in range(n + 1):
+        for i in range(d):
+            if k <= state.stage:
+                v = state.history[k][i]
+                face = "#fdd49e" if v != 0 else "white"
+                ax.text(k, i, _fmt_value(v), ha="center", va="center", fontsize=9, zorder=3,
+                        bbox=dict(boxstyle="round,pad=0.3", fc=face, ec="black", lw=0.8))
+            else:
+                ax.plot(k, i, "o", ms=14, mfc="white", mec="#cccccc", zorder=2)
+    ax.set_xlim(-0.4, n + 0.4)
+    ax.set_ylim(d - 0.4, -0.6)
+    ax.set_xticks(range(n + 1), ["input"] + [f"stage {k}\n(stride {1 << (k - 1)})" for k in range(1, n + 1)])
+    ax.set_yticks(range(d))
+    ax.set_ylabel("coordinate index")
+    ax.set_title(f"after {state.stage} of {n} stages: {state.nonzero} of {d} coordinates nonzero "
+                 f"(blue: a + b, red: a - b)", fontsize=10)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return ax
+
+
+def draw_hadamard_grid(ax, H, title=None, annotate=None, legend=True):
+    """A +1/-1 matrix as a two-colour grid (blue +1, red -1), with a legend.
+
+    ``annotate`` writes + and - in the cells (default: when the matrix is at most 8 x 8).
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    ax = _axes(ax, (3, 3))
+    H = np.asarray(H)
+    n = H.shape[0]
+    ax.imshow(H, cmap=ListedColormap([MINUS_COLOR, PLUS_COLOR]), vmin=-1, vmax=1,
+              interpolation="nearest")
+    if annotate if annotate is not None else n <= 8:
+        for i in range(n):
+            for j in range(H.shape[1]):
+                ax.text(j, i, "+" if H[i, j] > 0 else "\u2212", ha="center", va="center",
+                        color="white", fontsize=10 if n <= 4 else 8)
+    step = max(1, n // 8)
+    ax.set_xticks(range(0, H.shape[1], step))
+    ax.set_yticks(range(0, n, step))
+    ax.set_xlabel("column j")
+    ax.set_ylabel("row i")
+    ax.set_title(title or f"H{n}", fontsize=10)
+    if legend:
+        ax.legend(handles=[Patch(color=PLUS_COLOR, label="+1"), Patch(color=MINUS_COLOR, label="\u22121")],
+                  loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
+    return ax
+
+
+def draw_scaling(ax, timings):
+    """Dense product vs FWHT, time per vector on log-log axes, with d^2 and d log d slopes.
+
+    ``timings`` is the dict of :func:`turboquant_lab.widgets.time_dense_vs_fwht`.
+    The reference lines go through the last measured point of each curve.
+    """
+    ax = _axes(ax, (7, 3.5))
+    d = np.asarray(timings["dims"], dtype=float)
+    dense = np.asarray(timings["dense"]) * 1e6
+    fast = np.asarray(timings["fwht"]) * 1e6
+    ax.loglog(d, dense, "o-", color=OUTLIER_COLOR, label="dense H @ x")
+    ax.loglog(d, fast, "s-", color=ROTATED_COLOR, label="fwht (library)")
+    ax.loglog(d, dense[-1] * (d / d[-1]) ** 2, ":", color=OUTLIER_COLOR, label=r"slope $d^2$")
+    ax.loglog(d, fast[-1] * (d * np.log2(d)) / (d[-1] * np.log2(d[-1])), ":", color=ROTATED_COLOR,
+              label=r"slope $d \log_2 d$")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("dimension d")
+    ax.set_ylabel("time per vector (µs)")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def draw_sign_bars(ax, result):
+    """Bars of a transformed unit vector (a ``SignDemo``), with the codebook's levels as lines."""
+    ax = _axes(ax, (8, 3))
+    y = np.asarray(result.y)
+    ax.bar(np.arange(len(y)), y, color=ROTATED_COLOR if result.transform != "H" else NORMAL_COLOR,
+           width=0.8)
+    for level in result.levels:
+        ax.axhline(level, color=LEVEL_COLOR, lw=0.6, ls="--", zorder=0)
+    lim = max(1.05 * float(np.abs(y).max()), 1.1 * float(np.abs(result.levels).max()))
+    ax.set_ylim(-lim, lim)
+    ax.set_xlabel("output coordinate index")
+    ax.set_ylabel("value (unit input)")
+    ax.set_title(f"{result.transform} applied to '{result.input_name}' (dashed: {result.bits}-bit levels)\n"
+                 f"max/mean {result.max_over_mean:.1f}, error {result.mse:.3f} "
+                 f"(codebook promises {result.codebook_mse:.3f})", fontsize=9)
+    return ax
+
+
+def draw_sign_histogram(ax, samples, d, label=None, color=None, filled=True, beta=True):
+    """Histogram (density) of unscaled output coordinates against the exact law of lesson 04.
+
+    ``samples`` are coordinates of rotated unit vectors at dimension ``d``; the
+    black curve (``beta=True``) is ``unit_coordinate_pdf(x, d)``, the Beta law
+    of a truly random rotation. ``filled=False`` draws an outline, to overlay
+    a second histogram. The height is capped at twice the curve's peak; a
+    taller bar is cut and marked "clipped".
+
+    The bins are centred on 0 and their width is an odd multiple of ``2/d``:
+    ``H D x`` of inputs such as the constant vector only takes values on the
+    lattice ``(2/d) Z``, and bins like these hold the same number of lattice
+    points each, so that the histogram shows the law rather than aliasing.
+    """
+    from .codebooks import unit_coordinate_pdf
+
+    ax = _axes(ax, (4, 3))
+    samples = np.ravel(samples)
+    lim = max(5 / np.sqrt(d), float(np.abs(samples).max()) * 1.02)
+    step = 2.0 / d
+    m = int(np.ceil(2 * lim / 40 / step))              # about 40 bins
+    m += 1 - m % 2                                   # odd: no lattice point on a bin edge
+    half = int(np.ceil(lim / (m * step) - 0.5))
+    edges = (np.arange(-half, half + 2) - 0.5) * m * step
+    heights, _, _ = ax.hist(samples, bins=edges, density=True,
+                            histtype="stepfilled" if filled else "step", alpha=0.45 if filled else 1,
+                            lw=1.5, color=color or ROTATED_COLOR, label=label)
+    grid = np.linspace(-lim, lim, 400)
+    pdf = unit_coordinate_pdf(grid, d)
+    if beta:
+        ax.plot(grid, pdf, color="black", lw=1, label="Beta law (lesson 04)")
+    top = 2 * float(pdf.max())
+    if heights.max() > top and not any(t.get_text() == "bars clipped" for t in ax.texts):
+        ax.text(0.5, 0.95, "bars clipped", transform=ax.transAxes, ha="center", va="top", fontsize=8)
+    ax.set_ylim(0, top)
+    ax.set_xlim(-lim, lim)
+    ax.set_xlabel("coordinate value")
+    ax.set_ylabel("density")
+    return ax
+
+
+def draw_collision(axes, result, labels=("A (Ravi)", "B (Priya)")):
+    """One panel per mode of ``compute_collision``: rotated A and B side by side, codes on top.
+
+    Above each pair of bars: ``code of A | code of B``, red where they differ.
+    """
+    modes = list(result["rotated"])
+    if axes is None:
+        _, axes = plt.subplots(1, len(modes), figsize=(11, 2.8), sharey=True)
+    d = result["d"]
+    idx = np.arange(d)
+    for ax, mode in zip(np.ravel(axes), modes):
+        ya, yb = result["rotated"][mode]
+        ca, cb = result["codes"][mode]
+        ax.bar(idx - 0.2, ya, width=0.4, color=NORMAL_COLOR, label=labels[0])
+        ax.bar(idx + 0.2, yb, width=0.4, color="#dd8452", label=labels[1])
+        for i in idx:
+            top = max(ya[i], yb[i], 0) + 0.04
+            ax.text(i, top, f"{ca[i]}|{cb[i]}", ha="center", va="bottom", fontsize=8,
+                    color="black" if ca[i] == cb[i] else OUTLIER_COLOR)
+        same = int(np.sum(ca == cb))
+        ax.set_title(f"{mode}: {same}/{d} codes agree", fontsize=10)
+        ax.set_xticks(idx)
+        ax.set_xlabel("coordinate index")
+        ax.axhline(0, color="black", lw=0.5)
+    top = max(float(np.max(np.abs(np.concatenate(result["rotated"][m])))) for m in modes)
+    np.ravel(axes)[0].set_ylim(-1.15 * top, 1.3 * top)
+    np.ravel(axes)[0].set_ylabel("rotated value (unit vector)")
+    np.ravel(axes)[0].legend(fontsize=8, loc="lower left")
+    return axes
 # ---- end lessons 05-06 ------------------------------------------------------
 
 # ---- lessons 07-08 ----------------------------------------------------------
+def _l07_law_name(d) -> str:
+    return "N(0, 1) law (large d)" if d is None else f"exact law, d = {d}"
+
+
+def draw_lloyd_max(axes, state):
+    """Lesson 07: one state of the Lloyd-Max iteration, and the MSE so far.
+
+    Parameters
+    ----------
+    axes : pair of matplotlib Axes or None
+        Left: the density of the scaled coordinate ``t = sqrt(d) u_1`` with the
+        cells (dashed boundaries) and the centroids (dots) of this state, and
+        the converged Lloyd-Max centroids as grey ticks; right: the MSE of
+        every iteration up to this one, against the best uniform codebook and
+        the converged Lloyd-Max MSE. ``None`` makes a new (9, 3) figure.
+    state : LloydMaxState
+        From :func:`turboquant_lab.widgets.compute_lloyd_max_state`.
+
+    Returns
+    -------
+    axes : (Axes, Axes)
+    """
+    from .codebooks import coordinate_pdf
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 3), gridspec_kw={"width_ratios": [3, 2]})
+    ax, ax_mse = axes
+    span = 4.0 if state.d is None else min(4.0, float(np.sqrt(state.d)))
+    t = np.linspace(-span, span, 801)
+    f = coordinate_pdf(t, state.d)
+    top = float(f.max())
+    ax.fill_between(t, f, color=ROTATED_COLOR, alpha=0.25, lw=0)
+    ax.plot(t, f, color=ROTATED_COLOR, lw=1.5, label="density of t")
+    for b in state.boundaries:
+        if -span <= b <= span:
+            ax.axvline(b, color=LEVEL_COLOR, ls="--", lw=0.8)
+    ax.plot(state.optimal_centroids, np.full(state.levels, -0.06 * top), "|", color="black",
+            ms=9, mew=1.5, label="converged Lloyd-Max")
+    inside = np.abs(state.centroids) <= span
+    ax.plot(state.centroids[inside], coordinate_pdf(state.centroids[inside], state.d), "o",
+            color=NORMAL_COLOR, ms=6, label="centroids (this iteration)")
+    ax.set(xlim=(-span, span), ylim=(-0.12 * top, 1.15 * top),
+           xlabel="scaled coordinate t = sqrt(d) u", ylabel="density",
+           title=f"{state.bits} bits, {_l07_law_name(state.d)}: iteration {state.iteration}")
+    ax.legend(loc="upper left", fontsize=7, frameon=False)
+
+    its = np.arange(state.iteration + 1)
+    ax_mse.plot(its, state.mse_history, "o-", color=NORMAL_COLOR, ms=3, label="Lloyd iterations")
+    ax_mse.axhline(state.uniform_mse, color=OUTLIER_COLOR, ls=":", label="best uniform")
+    ax_mse.axhline(state.optimal_mse, color="black", ls="--", lw=1, label="Lloyd-Max optimum")
+    lo = min(state.optimal_mse, state.uniform_mse)
+    hi = max(state.start_mse, state.uniform_mse)
+    pad = 0.08 * (hi - lo) if hi > lo else 0.05 * hi
+    ax_mse.set(xlim=(-0.5, state.n_iter + 0.5), ylim=(lo - pad, hi + pad), xlabel="iteration",
+               ylabel="MSE per coordinate", title=f"MSE now {state.mse:.5f}")
+    ax_mse.legend(loc="upper right", fontsize=7, frameon=False)
+    ax_mse.figure.tight_layout()
+    return ax, ax_mse
+
+
+def draw_mse_vs_bits(ax, table, normalized=False):
+    """Lesson 07: MSE against bits, every quantizer and both bounds.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes or None
+    table : dict
+        ``{"bits": (k,) ints, label: MSE values, ...}``; a value list shorter
+        than ``bits`` belongs to the first bits (e.g. published values for 1-4).
+        Labels that start with ``"measured"`` are drawn as crosses, labels that
+        start with ``"published"`` as open squares, the bounds (labels that
+        contain ``"bound"``) as dashed lines, the rest as lines with dots.
+    normalized : bool
+        Plot ``MSE * 4**bits`` on a linear axis (the lower bound becomes the
+        line at 1, the upper bound the line at sqrt(3) pi / 2) instead of the
+        MSE on a log axis.
+
+    Returns
+    -------
+    ax : Axes
+    """
+    ax = _axes(ax, figsize=(7, 3.5))
+    bits = np.asarray(table["bits"])
+    for label, values in table.items():
+        if label == "bits":
+            continue
+        values = np.asarray(values, dtype=np.float64)
+        b = bits[: values.shape[0]]
+        y = values * 4.0 ** b if normalized else values
+        if label.startswith("measured"):
+            ax.plot(b, y, "x", ms=8, mew=2, label=label)
+        elif label.startswith("published"):
+            ax.plot(b, y, "s", mfc="none", ms=9, label=label)
+        elif "bound" in label:
+            ax.plot(b, y, "--", lw=1.2, label=label)
+        else:
+            ax.plot(b, y, "o-", ms=4, label=label)
+    if normalized:
+        ax.set(ylabel="MSE x 4^bits", title="The same, times 4^bits")
+    else:
+        ax.set_yscale("log")
+        ax.set(ylabel="MSE  E||u - u_hat||^2", title="Unit vectors: error against bits")
+    ax.set(xticks=bits, xlabel="bits per coordinate")
+    ax.legend(fontsize=7, frameon=False)
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def draw_vector_steps(axes, steps, outlier_channels=()):
+    """Lesson 08: one vector at each step of the pipeline, as bars, with its max/mean.
+
+    Parameters
+    ----------
+    axes : sequence of Axes (one per step) or None
+        ``None`` makes one row of panels, 2.2 inches wide each.
+    steps : dict
+        ``{title: (d,) array}`` in pipeline order.
+    outlier_channels : sequence of int
+        Channels drawn in red in the *first* panel (the input).
+
+    Returns
+    -------
+    axes : list of Axes
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, len(steps), figsize=(2.2 * len(steps), 2.6), sharey=False)
+    axes = list(np.atleast_1d(axes))
+    for k, (ax, (title, v)) in enumerate(zip(axes, steps.items())):
+        v = np.asarray(v, dtype=np.float64)
+        colors = np.full(v.shape[0], NORMAL_COLOR, dtype=object)
+        if k == 0 and len(outlier_channels):
+            colors[np.asarray(outlier_channels)] = OUTLIER_COLOR
+        elif k > 0:
+            colors[:] = ROTATED_COLOR
+        ax.bar(np.arange(v.shape[0]), v, width=1.0, color=list(colors))
+        ratio = np.abs(v).max() / np.abs(v).mean()
+        ax.set_title(f"{title}\nmax/mean {ratio:.1f}", fontsize=8)
+        ax.set_xlabel("coordinate", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("value")
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def draw_pipeline_comparison(axes, result):
+    """Lesson 08: one method's round trip: an example vector and the error of every vector.
+
+    Parameters
+    ----------
+    axes : pair of Axes or None
+        Left: the first vector and its reconstruction (outlier channels in
+        red); right: histogram of the relative error ``||x - x_hat||^2 / ||x||^2``
+        of every vector on a log axis, with the measured mean and the
+        prediction. ``None`` makes a new (10, 3.2) figure.
+    result : PipelineComparison
+        From :func:`turboquant_lab.widgets.compute_pipeline_comparison`.
+
+    Returns
+    -------
+    axes : (Axes, Axes)
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [3, 2]})
+    ax, ax_h = axes
+    i = np.arange(result.d)
+    ax.plot(i, result.example, color=LEVEL_COLOR, lw=1, label="original x")
+    ax.plot(i, result.example_hat, ".", color=NORMAL_COLOR, ms=4, label="reconstruction")
+    if len(result.outlier_channels):
+        ch = result.outlier_channels
+        ax.plot(ch, result.example[ch], "o", mfc="none", color=OUTLIER_COLOR, ms=7,
+                label="outlier channels")
+    ax.set(xlabel="coordinate", ylabel="value",
+           title=f"{result.label}, {result.bits} bits, "
+                 f"{result.bits_per_coordinate:.3f} bits/coord with side info")
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+
+    # log10 on a linear axis: a log axis spanning less than a decade has no readable ticks
+    log_err = np.log10(np.clip(result.per_vector, 1e-12, None))
+    marks = [log_err.min(), log_err.max(), np.log10(result.relative_mse)]
+    if result.predicted is not None:
+        marks.append(np.log10(result.predicted))
+    ax_h.hist(log_err, bins=np.linspace(min(marks) - 0.1, max(marks) + 0.1, 61),
+              color=NORMAL_COLOR, alpha=0.7)
+    ax_h.axvline(np.log10(result.relative_mse), color="black", lw=1.5,
+                 label=f"measured mean {result.relative_mse:.4g}")
+    if result.predicted is not None:
+        ax_h.axvline(np.log10(result.predicted), color=OUTLIER_COLOR, ls="--", lw=1.5,
+                     label=f"predicted {result.predicted:.4g}")
+    us = result.seconds_per_vector * 1e6
+    ax_h.set(xlabel="log10 of relative error ||x - x_hat||^2 / ||x||^2", ylabel="vectors",
+             title=f"{result.n} vectors, d = {result.d}: {us:.2f} µs/vector (timed)")
+    ax_h.legend(fontsize=7, frameon=False, loc="upper left")
+    ax_h.figure.tight_layout()
+    return ax, ax_h
+
+
 # ---- end lessons 07-08 ------------------------------------------------------
 
 # ---- lessons 09-11 ----------------------------------------------------------

@@ -60,7 +60,7 @@ class QuantStats:
     range: np.ndarray | float        # max - min
     slot_width: np.ndarray | float   # (max - min) / (2**bits - 1)
     wasted_slots: np.ndarray | int   # levels that no coordinate maps to
-    max_abs_error: np.ndarray | float  # max |x - x_hat|, never above slot_width / 2
+    max_abs_error: np.ndarray | float  # max |x - x_hat|; <= slot_width / 2 up to the rounding of the dtype
 
 
 def uniform_quantize(x, bits: int) -> UniformQuantized:
@@ -142,7 +142,8 @@ def quant_stats(x, bits: int) -> QuantStats:
         ``mse`` (mean over the d coordinates of the squared error), ``range``
         (max - min), ``slot_width`` ((max - min) / (2**bits - 1)),
         ``wasted_slots`` (levels that no coordinate of the vector maps to) and
-        ``max_abs_error`` (largest absolute error, at most ``slot_width / 2``).
+        ``max_abs_error`` (largest absolute error: at most ``slot_width / 2`` in exact
+        arithmetic; float32 reconstruction can exceed it by a rounding error).
         Scalars for a single vector, arrays of shape ``(...)`` for a batch.
 
     Examples

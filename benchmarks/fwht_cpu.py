@@ -1,0 +1,140 @@
+"""Speed of the NumPy Walsh-Hadamard transform, as ratios to a memory copy.
+
+For float32 arrays of 32 MiB with d in {128, 1024, 4096}: the median time of
+each ``fwht`` strategy and of the automatic choice, the bandwidth (one read
+and one write of the array) and the ratio to ``np.copyto(out, x)`` of the same
+array measured in the same run. The targets (auto at most 4x the copy for
+d <= 1024 and 8x at d = 4096) are printed for information, never asserted:
+the machine is shared, so re-run when the figures look noisy.
+
+    .venv/bin/python benchmarks/fwht_cpu.py
+    .venv/bin/python benchmarks/fwht_cpu.py --d 64 256 --mib 64
+    .venv/bin/python benchmarks/fwht_cpu.py --factors     # the Kronecker factor table
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import os
+import platform
+import time
+
+import numpy as np
+
+from turboquant_lab import hadamard as H
+
+TARGETS = {128: 4.0, 1024: 4.0, 4096: 8.0}  # ratio to the copy, from the issue
+
+
+def timed(f, repeat: int) -> list[float]:
+    """Seconds per call of ``f()`` for ``repeat`` calls after one warm-up."""
+    f()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def make_input(d: int, mib: float, seed: int = 0) -> np.ndarray:
+    rows = max(1, int(mib * 2**20) // (4 * d))
+    return np.random.default_rng(seed).standard_normal((rows, d), dtype=np.float32)
+
+
+def check(x: np.ndarray) -> None:
+    """Every strategy agrees with the dense oracle on a few rows before anything is timed."""
+    ref = H.fwht_reference(x[:8].astype(np.float64))
+    for name in H.STRATEGIES:
+        err = np.abs(H.fwht(x[:8], strategy=name) - ref).max()
+        assert err < 1e-5, f"{name}: max error {err:.2e} against the dense reference"
+
+
+def strategies_table(ds, mib: float, repeat: int) -> None:
+    print(f"fwht, float32, {mib:g} MiB per array, median of {repeat} "
+          f"(slow strategies fewer); ratio = time / np.copyto(out, x) of the same array\n")
+    header = f"{'d':>6}  {'strategy':<16} {'median ms':>10} {'GB/s':>7} {'x copy':>7}"
+    print(header)
+    print("-" * len(header))
+    summary = []
+    for d in ds:
+        x = make_input(d, mib)
+        check(x)
+        out = np.empty_like(x)
+        nbytes = 2 * x.nbytes  # one read, one write
+        t_copy = np.median(timed(lambda: np.copyto(out, x), 15))
+        t_alloc = np.median(timed(lambda: x.copy(), 15))
+        rows = [("np.copyto", t_copy), ("np.copy (alloc)", t_alloc)]
+        auto = H._AUTO_STRATEGY[d]
+        for name in H.STRATEGIES:
+            if name == "dense" and d > 4096:
+                continue
+            slow = name == "butterfly" or (name == "dense" and d >= 1024)
+            t = np.median(timed(functools.partial(H.fwht, x, strategy=name),
+                                max(3, repeat // 3) if slow else repeat))
+            label = name + (f" {H._KRON_FACTORS[d]}" if name == "kron" else "")
+            rows.append((label, t))
+        t_auto = np.median(timed(lambda: H.fwht(x), repeat))
+        rows.append((f"auto -> {auto}", t_auto))
+        for label, t in rows:
+            print(f"{d:>6}  {label:<16} {t * 1e3:>10.2f} {nbytes / t / 1e9:>7.1f} "
+                  f"{t / t_copy:>7.2f}")
+        print()
+        summary.append((d, auto, t_auto / t_copy))
+    print("target check (information only, never asserted):")
+    for d, auto, ratio in summary:
+        if d in TARGETS:
+            verdict = "meets" if ratio <= TARGETS[d] else "MISSES"
+            print(f"  d={d:<5} auto ({auto}) {ratio:5.2f}x copy, target <= {TARGETS[d]:g}x: {verdict}")
+
+
+def kron_candidates(d: int) -> list[tuple[int, ...]]:
+    """Orderings of d into at most 5 factors (the last >= 8), plus dense up to d = 256."""
+    out = {(d,)} if d <= 256 else set()
+    for k in range(2, 6):
+        for t in itertools.product([2, 4, 8, 16, 32, 64, 128, 256], repeat=k):
+            if np.prod(t) == d and 8 <= t[-1] <= 128 and min(t[1:]) >= 4:
+                out.add(t)
+    return sorted(out, key=lambda t: (len(t), t))
+
+
+def factors_table(ds, mib: float, repeat: int, rounds: int, top: int) -> None:
+    """Time every Kronecker factorisation of each d; the best ones fill _KRON_FACTORS."""
+    print(f"Kronecker factorisations, float32, {mib:g} MiB, minimum over {rounds} rounds "
+          f"of the best of {repeat}; ratio to np.copyto\n")
+    for d in ds:
+        x = make_input(d, mib)
+        out = np.empty_like(x)
+        results: dict[tuple[int, ...], float] = {}
+        for _ in range(rounds):
+            t_copy = min(timed(lambda: np.copyto(out, x), repeat))
+            for fac in kron_candidates(d):
+                func = functools.partial(H._fwht_kron, factors=fac)
+                t = min(timed(lambda: H._parallel_blocks(x, out, func, True, x), repeat))
+                results[fac] = min(results.get(fac, np.inf), t / t_copy)
+        ranked = sorted(results.items(), key=lambda kv: kv[1])[:top]
+        table = H._KRON_FACTORS[d]
+        print(f"d={d:<6} table {table}: {results.get(table, float('nan')):.2f} | best "
+              + "  ".join(f"{fac}: {r:.2f}" for fac, r in ranked))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--d", type=int, nargs="+", default=None, help="dimensions (powers of two)")
+    p.add_argument("--mib", type=float, default=32.0, help="array size in MiB (default 32)")
+    p.add_argument("--repeat", type=int, default=11, help="timed calls per measurement")
+    p.add_argument("--factors", action="store_true", help="rank Kronecker factorisations")
+    p.add_argument("--rounds", type=int, default=3, help="rounds for --factors")
+    args = p.parse_args()
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"numpy {np.__version__}\n")
+    if args.factors:
+        ds = args.d or [64, 128, 256, 512, 1024, 2048, 4096]
+        factors_table(ds, args.mib, max(3, args.repeat // 2), args.rounds, top=5)
+    else:
+        strategies_table(args.d or [128, 1024, 4096], args.mib, args.repeat)
+
+
+if __name__ == "__main__":
+    main()

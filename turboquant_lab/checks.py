@@ -1,0 +1,1422 @@
+"""Exercise checkers: run a learner's function, compare it with the library, say what is wrong.
+
+Each exercise notebook (``exercises/NN_*.ipynb``) ends every exercise with a
+call such as ``check_uniform_quantize(uniform_quantize)``. The checker calls
+the learner's function on a few inputs, typical ones and edge cases (a
+constant vector, ``d = 1``, a code that spans two bytes, ...), compares each
+answer with the library (the oracle), and prints one short verdict:
+
+* ``✔ <function>: passed.`` and what was checked;
+* ``✘ <function>: not right yet.`` with the input that failed (written so that
+  it can be pasted into a cell), the expected and the received value, and a
+  hint; when the answer matches a typical mistake (``2**b`` levels where
+  ``2**b - 1`` gaps are meant, a forgotten ``1/sqrt(d)``, the sign flips in
+  the wrong order, ...) the hint names that mistake;
+* ``… <function>: not attempted yet.`` while the function still raises the
+  stub's ``NotImplementedError``.
+
+A checker never raises: whatever the learner's code raises (or returns) is
+caught and reported with its type and message, so an exercise notebook runs
+top to bottom even before it is touched. Warnings from the learner's code
+(a division by zero, ...) are silenced during the check; the verdict says
+what went wrong instead. Inputs come from fixed seeds, so a verdict is the
+same on every run.
+
+Return value
+------------
+A checker prints its verdict and returns it as a :class:`Verdict`:
+truthy when the exercise passed, with ``.status`` (``"passed"``,
+``"failed"`` or ``"not attempted"``), ``.message`` (the printed text) and
+``.hint``. Jupyter displays a ``Verdict`` as nothing (it has an empty
+``_ipython_display_``), so the printed text is the cell's only output, with
+or without a trailing semicolon; the tests use the returned object.
+
+Examples
+--------
+>>> def levels(lo, hi, bits):
+...     return lo + np.arange(2 ** bits) * (hi - lo) / (2 ** bits - 1)
+>>> verdict = check_levels(levels)  # doctest: +ELLIPSIS
+✔ levels: passed. ...
+>>> bool(verdict), verdict.status
+(True, 'passed')
+"""
+from __future__ import annotations
+
+import functools
+import math
+import textwrap
+import warnings
+from dataclasses import dataclass
+from importlib import import_module
+
+import numpy as np
+
+# The library's modules, the oracles. Not ``from . import hadamard``: the package
+# re-exports the function ``hadamard``, which hides the submodule of that name.
+codebooks, data, hadamard, packing, rotation, uniform = (
+    import_module(f"{__package__}.{name}")
+    for name in ("codebooks", "data", "hadamard", "packing", "rotation", "uniform"))
+
+__all__ = [
+    "Verdict", "PASSED", "FAILED", "NOT_ATTEMPTED",
+    # lesson 01
+    "check_levels", "check_uniform_quantize", "check_uniform_dequantize", "check_bits_per_value",
+    # lesson 02
+    "check_wasted_slots", "check_worst_case_ratio", "check_normal_mse",
+    # lesson 03
+    "check_max_over_mean", "check_haar_rotation", "check_rotation_errors",
+    "check_fraction_positive",
+    # lesson 04
+    "check_random_unit_vectors", "check_empirical_sigma", "check_coordinate_pdf",
+    "check_coordinate_kurtosis",
+    # lesson 05
+    "check_butterfly_stage", "check_fwht", "check_fwht_inplace", "check_sylvester",
+    # lesson 06
+    "check_spike_preimage", "check_rht_forward", "check_rht_inverse", "check_second_flip",
+    # lesson 07
+    "check_assign_cells", "check_lloyd_step", "check_fit_codebook", "check_uniform_codebook_mse",
+    # lesson 08
+    "check_pack3", "check_unpack3", "check_roundtrip",
+]
+
+PASSED = "passed"
+FAILED = "failed"
+NOT_ATTEMPTED = "not attempted"
+
+
+# ======================================================================================
+# The machinery: a verdict, the failure it carries, calling the learner's code safely
+# ======================================================================================
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a checker found: ``status``, the printed ``message``, the ``hint`` alone.
+
+    Truthy exactly when the exercise passed. Displays as nothing in Jupyter,
+    because the checker has already printed the message.
+    """
+
+    name: str
+    status: str
+    message: str
+    hint: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASSED
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def _ipython_display_(self):  # the message is already printed: show nothing more
+        return None
+
+    def __repr__(self) -> str:
+        return f"Verdict(name={self.name!r}, status={self.status!r})"
+
+
+class _NotAttempted(Exception):
+    """The learner's function still raises the stub's NotImplementedError."""
+
+
+class _Failure(Exception):
+    """A failed case: what went wrong, on which input, expected vs got, and a hint."""
+
+    def __init__(self, problem: str = "", *, case: str = "", expected=None, got=None,
+                 hint: str = "", what: str = ""):
+        super().__init__(problem)
+        self.problem = problem
+        self.case = case
+        self.expected = expected
+        self.got = got
+        self.hint = hint
+        self.what = what
+
+    def render(self, name: str) -> str:
+        lines = [f"✘ {name}: not right yet."]
+        if self.case:
+            lines.append(_field("input", _wrap(self.case)))
+        if self.problem:
+            lines.append(_field("problem", _wrap(self.problem)))
+        what = f"{self.what} " if self.what else ""
+        if self.expected is not None:
+            lines.append(_field("expected", what + _fmt(self.expected)))
+        if self.got is not None:
+            lines.append(_field("got", what + _fmt(self.got)))
+        if self.hint:
+            lines.append(_field("hint", _wrap(self.hint)))
+        return "\n".join(lines)
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(str(text), width=78, break_long_words=False, break_on_hyphens=False)
+
+
+def _field(label: str, text: str) -> str:
+    pad = " " * 12
+    return f"  {label + ':':<10}" + str(text).replace("\n", "\n" + pad)
+
+
+def _fmt(value) -> str:
+    """Short, stable text for a number, an array or anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}"
+    if isinstance(value, tuple) and all(isinstance(v, (int, float, np.number)) for v in value):
+        return "(" + ", ".join(_fmt(v) for v in value) + ")"
+    if isinstance(value, (np.ndarray, list, tuple)):
+        try:
+            a = np.asarray(value)
+        except Exception:  # ragged lists and the like
+            a = None
+        if a is not None and a.dtype.kind in "biuf":
+            text = np.array2string(a, precision=4, threshold=12, edgeitems=3, separator=", ",
+                                   suppress_small=True, max_line_width=90)
+            if a.ndim >= 1 and a.size > 12:
+                text += f"  (shape {a.shape})"
+            return text
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _call(fn, *args, case: str = "", copy: bool = True, **kwargs):
+    """Call the learner's ``fn`` (with copies of array arguments unless ``copy=False``).
+
+    Exceptions become verdicts: the stub's NotImplementedError "not attempted",
+    anything else a failure that names the exception.
+    """
+    if copy:
+        args = tuple(np.array(a) if isinstance(a, np.ndarray) else a for a in args)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise _NotAttempted() from None
+    except Exception as exc:  # anything the learner's code raises is reported, never raised
+        raise _Failure(f"your function raised {type(exc).__name__}: {exc}", case=case,
+                       hint=_hint_for_exception(exc)) from None
+
+
+def _hint_for_exception(exc: Exception) -> str:
+    text = str(exc)
+    if isinstance(exc, NameError):
+        return ("a name is not defined: did you run the cells above (imports, earlier "
+                "exercises) first?")
+    if isinstance(exc, (IndexError,)) or "out of bounds" in text:
+        return "an index runs past the end of an array: check the loop limits."
+    if "broadcast" in text or "shapes" in text:
+        return ("two arrays have shapes that do not fit together: print their .shape; "
+                "a per-vector number needs [..., None] (or keepdims=True) to broadcast over d.")
+    if isinstance(exc, (TypeError,)) and "argument" in text:
+        return "check the function's signature: keep the parameters the exercise gives."
+    return "read the message above, fix the line it points to and run both cells again."
+
+
+def _checker(name: str):
+    """Turn ``grader(*fns) -> summary`` into a checker that prints a verdict and never raises."""
+    def decorate(grader):
+        @functools.wraps(grader)
+        def check(*fns):
+            try:
+                for fn in fns:
+                    if not callable(fn):
+                        raise _Failure(f"expected a function, got {type(fn).__name__}",
+                                       hint=f"pass the function itself, without calling it: "
+                                            f"{grader.__name__}(my_function), not "
+                                            f"{grader.__name__}(my_function()).")
+                summary = grader(*fns)
+                verdict = Verdict(name, PASSED, f"✔ {name}: passed. {summary}")
+            except _NotAttempted:
+                verdict = Verdict(name, NOT_ATTEMPTED,
+                                  f"… {name}: not attempted yet. Replace the line "
+                                  f"`raise NotImplementedError(...)` with your code, run that "
+                                  f"cell, then this one.")
+            except _Failure as failure:
+                verdict = Verdict(name, FAILED, failure.render(name), failure.hint)
+            except Exception as exc:  # what the learner returned could not even be compared
+                failure = _Failure(f"the check could not use what your function returned "
+                                   f"({type(exc).__name__}: {exc})",
+                                   hint="return what the docstring asks for: its type and shape.")
+                verdict = Verdict(name, FAILED, failure.render(name), failure.hint)
+            print(verdict.message)
+            return verdict
+        check.__name__ = grader.__name__
+        return check
+    return decorate
+
+
+# --------------------------------------------------------------------------------------
+# Comparison helpers: each raises _Failure with the case, expected, got and a hint
+# --------------------------------------------------------------------------------------
+
+
+def _array(got, case: str, what: str = "the result", shape=None, kind: str | None = None):
+    """``got`` as an ndarray of the expected shape (and kind: "f" float, "i" integer), or fail."""
+    if got is None:
+        raise _Failure(f"your function returned None instead of {what}", case=case,
+                       hint="did you forget the `return` line?")
+    if isinstance(got, tuple) and shape is not None and len(shape) >= 1 and len(got) != shape[0]:
+        raise _Failure(f"your function returned a tuple of {len(got)} items instead of {what}",
+                       case=case, hint="return a single array.")
+    try:
+        a = np.asarray(got)
+    except Exception:
+        raise _Failure(f"{what} is not an array (got {type(got).__name__})", case=case,
+                       hint="return a NumPy array.") from None
+    if a.dtype.kind not in "biuf":
+        raise _Failure(f"{what} should hold numbers, got dtype {a.dtype}", case=case,
+                       hint="return a NumPy array of numbers.")
+    if shape is not None and a.shape != tuple(shape):
+        raise _Failure(f"{what} has shape {a.shape}, expected {tuple(shape)}", case=case,
+                       hint="compare your loop limits or reshape with the expected shape.")
+    if kind == "i" and a.dtype.kind not in "iu":
+        if a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
+            raise _Failure(f"{what} holds whole numbers but as floats ({a.dtype})", case=case,
+                           hint="codes are integers: convert with .astype(np.uint8) "
+                                "(or another integer dtype) before returning.")
+        raise _Failure(f"{what} should be integers, got dtype {a.dtype}", case=case,
+                       hint="codes are integers: round, then .astype(np.uint8).")
+    return a
+
+
+def _number(got, case: str, what: str = "the result") -> float:
+    """``got`` as a Python float (a number or a 1-element array), or fail."""
+    if got is None:
+        raise _Failure(f"your function returned None instead of {what}", case=case,
+                       hint="did you forget the `return` line?")
+    try:
+        a = np.asarray(got, dtype=np.float64)
+    except Exception:
+        raise _Failure(f"{what} should be a number, got {type(got).__name__}", case=case,
+                       hint="return a single number (a float).") from None
+    if a.size != 1:
+        raise _Failure(f"{what} should be one number, got an array of shape {a.shape}",
+                       case=case, hint="reduce it to one number (e.g. with .max() or .mean()).")
+    return float(a.reshape(()))
+
+
+def _close(a, b, rtol=1e-6, atol=1e-9) -> bool:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+def _first_hint(got, detectors, default: str) -> str:
+    """The message of the first ``(buggy_value_or_predicate, message)`` that ``got`` matches."""
+    for detector, message in detectors:
+        try:
+            hit = detector(got) if callable(detector) else _close(got, detector, 1e-5, 1e-8)
+        except Exception:
+            hit = False
+        if hit:
+            return message
+    return default
+
+
+def _expect(got, expected, case: str, *, what: str = "", rtol=1e-6, atol=1e-9,
+            detectors=(), hint: str = "", problem: str = ""):
+    """Fail unless ``got`` is close to ``expected``; pick the hint from the detectors."""
+    if _close(got, expected, rtol, atol):
+        return
+    g = np.asarray(got, dtype=np.float64)
+    if g.size and not np.all(np.isfinite(g)):
+        problem = problem or "your result contains NaN or Inf"
+    raise _Failure(problem, case=case, expected=expected, got=got, what=what,
+                   hint=_first_hint(got, detectors, hint))
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+# ======================================================================================
+# Lesson 01: naive quantization
+# ======================================================================================
+
+
+@_checker("levels")
+def check_levels(levels):
+    """Check ``levels(lo, hi, bits)``: the ``2**bits`` evenly spaced levels from ``lo`` to ``hi``."""
+    cases = [(-1.0, 1.0, 2), (0.0, 10.0, 3), (-3.0, 5.0, 1), (-0.5, 2.5, 4), (0.0, 1.0, 8),
+             (2.0, 2.0, 2)]
+    for lo, hi, bits in cases:
+        case = f"lo = {lo}, hi = {hi}, bits = {bits}"
+        expected = uniform.uniform_levels(lo, hi, bits)
+        got = _array(_call(levels, lo, hi, bits, case=case), case, "the levels")
+        n = 2 ** bits
+        if got.shape != expected.shape:
+            hint = {n - 1: f"{bits} bits give 2**{bits} = {n} levels (k = 0 .. {n - 1}), "
+                           f"not 2**bits - 1: there are 2**bits - 1 gaps between them.",
+                    n + 1: f"{bits} bits give 2**{bits} = {n} levels (k = 0 .. {n - 1}): "
+                           f"range(2**bits) stops before 2**bits."}.get(
+                got.size, f"return one level per code: 2**bits = {n} values.")
+            raise _Failure(f"got {got.size} levels, expected {n}", case=case,
+                           expected=expected, got=got, hint=hint)
+        k = np.arange(n)
+        _expect(got, expected, case, detectors=[
+            (lo + k * (hi - lo) / n, "the top level must be hi: divide (hi - lo) by the "
+                                     "number of gaps, 2**bits - 1, not by 2**bits."),
+            (np.linspace(lo, hi, n)[::-1], "list the levels from lo up to hi (ascending)."),
+        ], hint="level k is lo + k * (hi - lo) / (2**bits - 1) for k = 0 .. 2**bits - 1.")
+    return "Checked 1 to 8 bits, negative ranges, and lo == hi."
+
+
+def _quantize_cases():
+    kv = data.make_kv_vectors(2, 64, seed=0)
+    return [
+        ("x = np.array([0.0, 0.2, 0.9, 3.0]), bits = 2", np.array([0.0, 0.2, 0.9, 3.0]), 2),
+        ("x = np.array([-1.0, -0.4, 0.35, 1.0, 0.05]), bits = 1",
+         np.array([-1.0, -0.4, 0.35, 1.0, 0.05]), 1),
+        ("x = np.random.default_rng(0).standard_normal(16), bits = 3",
+         _rng(0).standard_normal(16), 3),
+        ("x = tql.make_kv_vectors(2, 64, seed=0)[0], bits = 2", kv[0].astype(np.float64), 2),
+        ("x = tql.make_kv_vectors(2, 64, seed=0)[1], bits = 8", kv[1].astype(np.float64), 8),
+        ("x = np.full(5, 1.5)  (a constant vector), bits = 3", np.full(5, 1.5), 3),
+    ]
+
+
+@_checker("uniform_quantize")
+def check_uniform_quantize(uniform_quantize):
+    """Check ``uniform_quantize(x, bits) -> (codes, lo, scale)`` against the library's min-max quantizer."""
+    for case, x, bits in _quantize_cases():
+        q = uniform.uniform_quantize(x, bits)
+        out = _call(uniform_quantize, x, bits, case=case)
+        if not isinstance(out, (tuple, list)) or len(out) != 3:
+            raise _Failure("your function should return three things: codes, lo, scale",
+                           case=case, got=out, hint="end with `return codes, lo, scale`.")
+        codes, lo, scale = out
+        constant = "constant" in case
+        lo_v = _number(lo, case, "lo")
+        scale_v = _number(scale, case, "scale")
+        if not _close(lo_v, q.lo):
+            raise _Failure("lo is wrong", case=case, expected=float(q.lo), got=lo_v,
+                           hint="lo is the smallest coordinate, x.min().")
+        n = 2 ** bits
+        if not _close(scale_v, q.scale):
+            hint = _first_hint(scale_v, [
+                ((x.max() - x.min()) / n, f"the slot width divides the range by the number of "
+                                          f"gaps, 2**bits - 1 = {n - 1}, not by 2**bits = {n}."),
+                (x.max() - x.min(), "scale is the slot width: (max - min) / (2**bits - 1)."),
+            ], "scale = (x.max() - x.min()) / (2**bits - 1).")
+            if constant and not np.isfinite(scale_v):
+                hint = "a constant vector has max == min, so scale must be 0 (not NaN)."
+            raise _Failure("scale is wrong", case=case, expected=float(q.scale), got=scale_v,
+                           hint=hint)
+        if constant:
+            g = np.asarray(codes)
+            if g.shape != x.shape or g.dtype.kind not in "iu" or np.any(g != 0):
+                raise _Failure("a constant vector should get codes that are all 0", case=case,
+                               expected=q.codes, got=codes,
+                               hint="a constant vector has max == min, so scale is 0 and "
+                                    "(x - lo) / scale is 0 / 0: divide by 1 instead when scale "
+                                    "is 0 (every code is then 0).")
+        g = _array(codes, case, "codes", shape=x.shape, kind="i")
+        if not np.array_equal(g.astype(np.int64), q.codes.astype(np.int64)):
+            exact = (x - x.min()) / q.scale
+            differ = int(np.sum(g != q.codes))
+            hint = _first_hint(g, [
+                (np.floor(exact), "round to the nearest level with np.rint (or np.round), "
+                                  "don't truncate with np.floor or .astype(int) alone."),
+                (np.rint((x - x.min()) / ((x.max() - x.min()) / n)),
+                 f"codes come from the slot width (max - min) / (2**bits - 1); with 2**bits "
+                 f"the top value lands on code {n}, which does not exist."),
+                (lambda a: a.max() > n - 1, f"codes must lie in 0 .. 2**bits - 1 = {n - 1}."),
+            ], "code_i = round((x_i - lo) / scale).")
+            raise _Failure(f"codes differ at {differ} of {x.size} positions", case=case,
+                           expected=q.codes, got=g, hint=hint)
+    return ("Codes, lo and scale match the library for 1, 2, 3 and 8 bits, an outlier "
+            "vector and a constant vector.")
+
+
+@_checker("uniform_dequantize")
+def check_uniform_dequantize(uniform_dequantize):
+    """Check ``uniform_dequantize(codes, lo, scale) -> x_hat`` against the library."""
+    for case, x, bits in _quantize_cases():
+        q = uniform.uniform_quantize(x, bits)
+        expected = uniform.uniform_dequantize(q)
+        case = f"codes, lo, scale from uniform_quantize({case.replace(', bits = ', ', bits=')})"
+        got = _array(_call(uniform_dequantize, q.codes.copy(), float(q.lo), float(q.scale),
+                           case=case), case, "x_hat", shape=x.shape)
+        _expect(got, expected, case, what="x_hat", detectors=[
+            (q.codes * q.scale, "add lo back: the levels start at lo, x_hat = lo + codes * scale."),
+            (q.lo + q.codes / q.scale if q.scale else np.nan,
+             "multiply the codes by scale (the slot width), don't divide."),
+            (q.lo + (q.codes.astype(np.int64) + 0.5) * q.scale,
+             "codes mark the levels themselves, not the middle of a slot: x_hat = lo + codes * scale."),
+        ], hint="x_hat = lo + codes * scale (convert codes to float first).")
+        if np.max(np.abs(got - x)) > q.scale / 2 + 1e-9:
+            raise _Failure("an error is larger than half a slot", case=case,
+                           hint="each x_hat_i should lie within scale / 2 of x_i.")
+    return "x_hat matches the library on 6 vectors, and every error is at most scale / 2."
+
+
+@_checker("bits_per_value")
+def check_bits_per_value(bits_per_value):
+    """Check ``bits_per_value(d, bits, side_bits=32)``: stored bits per coordinate, lo and scale included."""
+    cases = [(64, 2, 32), (64, 4, 32), (128, 3, 32), (4096, 2, 32), (16, 8, 32), (64, 2, 16),
+             (1, 1, 32)]
+    for d, bits, side in cases:
+        case = f"d = {d}, bits = {bits}, side_bits = {side}"
+        q = uniform.uniform_quantize(_rng(d).standard_normal(d) if d > 1 else np.array([1.0]), bits)
+        expected = q.bits_per_coordinate(side_bits=side)
+        got = _number(_call(bits_per_value, d, bits, side_bits=side, case=case), case)
+        _expect(got, expected, case, detectors=[
+            (bits + side / d, "each vector stores two extra numbers, lo and scale: 2 * side_bits."),
+            (bits + 2 * side, "the side numbers are shared by the d coordinates of a vector: "
+                              "divide 2 * side_bits by d."),
+            (float(bits), "count the per-vector numbers lo and scale too."),
+            ((bits * d + 2 * side), "that is the total per vector: divide by d for the "
+                                    "figure per coordinate."),
+        ], hint="bits per coordinate = bits + 2 * side_bits / d.")
+    return "Checked d from 1 to 4096, 1 to 8 bits, float32 and float16 side numbers."
+
+
+# ======================================================================================
+# Lesson 02: the outlier problem
+# ======================================================================================
+
+
+@_checker("wasted_slots")
+def check_wasted_slots(wasted_slots):
+    """Check ``wasted_slots(x, bits)``: levels of the min-max quantizer that no coordinate uses."""
+    kv = data.make_kv_vectors(3, 64, seed=0).astype(np.float64)
+    cases = [
+        ("x = np.array([0.0, 0.1, 0.2, 10.0]), bits = 2", np.array([0.0, 0.1, 0.2, 10.0]), 2),
+        ("x = tql.make_kv_vectors(3, 64, seed=0)[0], bits = 2", kv[0], 2),
+        ("x = tql.make_kv_vectors(3, 64, seed=0)[1], bits = 3", kv[1], 3),
+        ("x = tql.make_kv_vectors(3, 64, seed=0)[2], bits = 4", kv[2], 4),
+        ("x = np.random.default_rng(2).standard_normal(64), bits = 2",
+         _rng(2).standard_normal(64), 2),
+        ("x = np.full(8, -0.5)  (a constant vector), bits = 3", np.full(8, -0.5), 3),
+    ]
+    for case, x, bits in cases:
+        expected = int(uniform.quant_stats(x, bits).wasted_slots)
+        got = _number(_call(wasted_slots, x, bits, case=case), case)
+        n = 2 ** bits
+        _expect(got, expected, case, detectors=[
+            (n - expected, "you counted the levels that are used; wasted = 2**bits - used."),
+            (expected - 1, f"there are 2**bits = {n} levels, not 2**bits - 1."),
+            (expected + 1, f"there are 2**bits = {n} levels (codes 0 .. {n - 1}), not 2**bits + 1."),
+        ], hint="quantize x, count the distinct codes (np.unique), subtract from 2**bits.")
+    return "Checked 2, 3 and 4 bits, outlier vectors, a Gaussian vector and a constant vector."
+
+
+@_checker("worst_case_ratio")
+def check_worst_case_ratio(worst_case_ratio):
+    """Check ``worst_case_ratio(x, bits)``: max over a batch of ``|x - x_hat| / scale`` (at most 0.5)."""
+    cases = [
+        ("x = tql.make_kv_vectors(200, 64, seed=1), bits = 2",
+         data.make_kv_vectors(200, 64, seed=1).astype(np.float64), 2),
+        ("x = tql.make_kv_vectors(200, 64, seed=2), bits = 3",
+         data.make_kv_vectors(200, 64, seed=2).astype(np.float64), 3),
+        ("x = np.random.default_rng(3).standard_normal((100, 32)), bits = 4",
+         _rng(3).standard_normal((100, 32)), 4),
+    ]
+    for case, x, bits in cases:
+        q = uniform.uniform_quantize(x, bits)
+        err = np.abs(x - uniform.uniform_dequantize(q))
+        expected = float(np.max(err / q.scale[:, None]))
+        got = _number(_call(worst_case_ratio, x, bits, case=case), case)
+        _expect(got, expected, case, rtol=1e-6, detectors=[
+            (float(np.max(err) / np.max(q.scale)), "divide each vector's errors by its own "
+                                                   "scale: err / scale[:, None]."),
+            (float(np.mean(err / q.scale[:, None])), "the worst case is the max, not the mean."),
+            (lambda g: g > 0.5 + 1e-9, "rounding to the nearest level is never more than half "
+                                       "a slot off: check your reconstruction (round, don't floor)."),
+        ], hint="ratio = max over vectors and coordinates of |x - x_hat| / scale of that vector.")
+    return ("Matches the library on three batches (2, 3, 4 bits); the worst case stays below "
+            "0.5 x scale.")
+
+
+@_checker("normal_mse")
+def check_normal_mse(normal_mse):
+    """Check ``normal_mse(x, bits, outlier_channels)``: MSE over the normal channels only."""
+    cases = []
+    for n_out, seed, bits in [(5, 0, 2), (5, 0, 4), (3, 4, 3), (0, 1, 3)]:
+        x = data.make_kv_vectors(100, 64, n_outliers=n_out, seed=seed).astype(np.float64)
+        ch = data.kv_outlier_channels(64, n_outliers=n_out, seed=seed)
+        case = (f"x = tql.make_kv_vectors(100, 64, n_outliers={n_out}, seed={seed}), bits = {bits}, "
+                f"outlier_channels = tql.kv_outlier_channels(64, n_outliers={n_out}, seed={seed})")
+        cases.append((case, x, bits, ch))
+    for case, x, bits, ch in cases:
+        sq = (x - uniform.uniform_dequantize(uniform.uniform_quantize(x, bits))) ** 2
+        mask = np.ones(x.shape[-1], dtype=bool)
+        mask[ch] = False
+        expected = float(sq[:, mask].mean())
+        got = _number(_call(normal_mse, x, bits, ch.copy(), case=case), case)
+        _expect(got, expected, case, rtol=1e-6, detectors=[
+            (float(sq.mean()), "average only over the normal channels: drop the outlier "
+                               "channels with a boolean mask (mask[outlier_channels] = False)."),
+            (float(sq[:, ~mask].mean()) if (~mask).any() else np.nan,
+             "that is the MSE of the outlier channels; keep the others."),
+            (float(np.sqrt(sq[:, mask].mean())), "MSE is the mean of the squared errors, without "
+                                                 "a square root."),
+            (float(np.abs(np.sqrt(sq[:, mask])).mean()), "square the errors before averaging."),
+        ], hint="quantize whole vectors, then average (x - x_hat)**2 over the normal channels.")
+    return "Checked 2 to 4 bits, 0, 3 and 5 outlier channels."
+
+
+# ======================================================================================
+# Lesson 03: rotate first
+# ======================================================================================
+
+
+@_checker("max_over_mean")
+def check_max_over_mean(max_over_mean):
+    """Check ``max_over_mean(x)``: ``max |x_i| / mean |x_i|`` of one vector."""
+    kv = data.make_kv_vectors(1, 64, seed=0)[0].astype(np.float64)
+    cases = [
+        ("x = np.array([1.0, -3.0, 2.0, 0.5])", np.array([1.0, -3.0, 2.0, 0.5])),
+        ("x = tql.make_kv_vectors(1, 64, seed=0)[0]", kv),
+        ("x = np.random.default_rng(5).standard_normal(128)", _rng(5).standard_normal(128)),
+        ("x = np.full(16, -2.0)", np.full(16, -2.0)),
+    ]
+    for case, x in cases:
+        a = np.abs(x)
+        expected = float(a.max() / a.mean())
+        got = _number(_call(max_over_mean, x, case=case), case)
+        _expect(got, expected, case, detectors=[
+            (float(x.max() / x.mean()), "use magnitudes: np.abs(x).max() / np.abs(x).mean()."),
+            (float(a.max() / abs(x.mean())), "take the mean of |x_i|, not |mean of x_i|."),
+            (float(a.mean() / a.max()), "it is max over mean, not mean over max."),
+        ], hint="ratio = np.abs(x).max() / np.abs(x).mean().")
+    return "Checked a small vector, an outlier vector, a Gaussian vector and a constant one."
+
+
+@_checker("haar_rotation")
+def check_haar_rotation(haar_rotation):
+    """Check ``haar_rotation(d, seed)``: QR of a Gaussian matrix with the sign fix (the library's draw)."""
+    for d, seed in [(1, 0), (2, 1), (5, 3), (16, 0), (64, 7)]:
+        case = f"d = {d}, seed = {seed}"
+        expected = rotation.random_orthogonal(d, seed=seed)
+        got = _array(_call(haar_rotation, d, seed, case=case), case, "Q", shape=(d, d))
+        if not _close(got @ got.T, np.eye(d), 1e-8, 1e-8):
+            raise _Failure("Q is not orthogonal: Q @ Q.T is not the identity", case=case,
+                           expected=np.eye(d), got=got @ got.T,
+                           hint="return the Q factor of np.linalg.qr(G), not G or R.")
+        g = _rng(seed).standard_normal((d, d))
+        q, r = np.linalg.qr(g)
+        s = np.sign(np.diag(r))
+        s[s == 0] = 1.0
+        _expect(got, expected, case, what="Q", rtol=1e-7, atol=1e-9, detectors=[
+            (q, "that is QR without the sign fix: multiply column j of Q by sign(R[j, j]), "
+                "q * np.sign(np.diag(r))."),
+            (s[:, None] * q, "multiply the columns of Q by the signs (q * s), not its rows "
+                             "(s[:, None] * q)."),
+            ((q * s).T, "return Q itself, not its transpose."),
+            (lambda a: np.allclose(np.abs(a), np.abs(expected)),
+             "right up to signs: multiply column j of Q by sign(R[j, j]) exactly once."),
+        ], hint="draw G = np.random.default_rng(seed).standard_normal((d, d)), so that "
+                "the same seed gives the library's matrix.")
+    return "Orthogonal, and equal to tql.random_orthogonal for d = 1, 2, 5, 16, 64."
+
+
+def _rotation_oracle(q, x, y):
+    rx, ry = x @ q.T, y @ q.T
+    norm_err = np.max(np.abs(np.linalg.norm(rx, axis=-1) - np.linalg.norm(x, axis=-1)))
+    dot_err = np.max(np.abs(np.sum(rx * ry, axis=-1) - np.sum(x * y, axis=-1)))
+    inv_err = np.max(np.abs(rx @ q - x))
+    return float(norm_err), float(dot_err), float(inv_err)
+
+
+@_checker("rotation_errors")
+def check_rotation_errors(rotation_errors):
+    """Check ``rotation_errors(Q, x, y) -> (norm_err, dot_err, inverse_err)``."""
+    x = data.make_kv_vectors(6, 16, seed=0).astype(np.float64)
+    y = data.make_kv_vectors(6, 16, seed=1).astype(np.float64)
+    q = rotation.random_orthogonal(16, seed=0)
+    stretch = q * np.linspace(0.8, 1.3, 16)  # not orthogonal: columns of unequal length
+    shear = np.eye(16) + 0.3 * np.triu(_rng(4).standard_normal((16, 16)), 1)
+    cases = [
+        ("Q = tql.random_orthogonal(16, seed=0), x = tql.make_kv_vectors(6, 16, seed=0), "
+         "y = tql.make_kv_vectors(6, 16, seed=1)", q, True),
+        ("Q = tql.random_orthogonal(16, seed=0) * np.linspace(0.8, 1.3, 16) (not orthogonal), "
+         "same x, y", stretch, False),
+        ("Q = np.eye(16) + 0.3 * np.triu(np.random.default_rng(4).standard_normal((16, 16)), 1) "
+         "(not orthogonal), same x, y", shear, False),
+    ]
+    for case, m, orthogonal in cases:
+        expected = _rotation_oracle(m, x, y)
+        out = _call(rotation_errors, m.copy(), x, y, case=case)
+        if not isinstance(out, (tuple, list, np.ndarray)) or len(out) != 3:
+            raise _Failure("return three numbers: (norm_err, dot_err, inverse_err)", case=case,
+                           got=out, hint="end with `return norm_err, dot_err, inverse_err`.")
+        got = tuple(_number(v, case, "each error") for v in out)
+        if orthogonal:
+            if max(got) > 1e-9:
+                names = ("norm_err", "dot_err", "inverse_err")
+                worst = names[int(np.argmax(got))]
+                hint = {
+                    "inverse_err": "undo the rotation with the transpose: for rows, "
+                                   "x_back = (x @ Q.T) @ Q.",
+                    "norm_err": "compare ||x @ Q.T|| with ||x|| row by row (axis=-1).",
+                    "dot_err": "compare the dot product of each rotated pair with that of the "
+                               "original pair, row by row: np.sum(a * b, axis=-1).",
+                }[worst]
+                raise _Failure(f"for an orthogonal Q all three errors are ~1e-15, but "
+                               f"{worst} is not", case=case, expected=expected, got=got,
+                               hint=hint)
+            continue
+        _expect(got, expected, case, rtol=1e-6, atol=1e-9, detectors=[
+            (_rotation_oracle(m.T, x, y), "rotate the rows with x @ Q.T (that is Q x for each "
+                                          "row taken as a column vector), undo with @ Q."),
+            (lambda g: _close(g[0], np.max(np.abs(np.sum((x @ m.T) ** 2, -1) - np.sum(x ** 2, -1)))),
+             "compare lengths ||Qx|| and ||x|| (np.linalg.norm), not squared lengths."),
+            (lambda g: _close(g[2], np.max(np.abs(x @ m.T @ np.linalg.inv(m).T - x)), 1e-6, 1e-6),
+             "undo with the transpose Q.T, not with np.linalg.inv(Q): the point is that the "
+             "transpose is the inverse only for a rotation."),
+        ], hint="the three numbers, in this order, are max |‖Qx‖ - ‖x‖|, "
+                "max |(Qx)·(Qy) - x·y| and max |Q.T (Q x) - x| over the rows.")
+    return ("All three errors vanish for a rotation and match the library's definitions for "
+            "two matrices that are not rotations.")
+
+
+def _fraction_oracle(n_samples, d, seed, sign_fix):
+    rng = _rng(seed)
+    hits = 0
+    for _ in range(n_samples):
+        q, r = np.linalg.qr(rng.standard_normal((d, d)))
+        if sign_fix:
+            s = np.sign(np.diag(r))
+            s[s == 0] = 1.0
+            q = q * s
+        hits += q[0, 0] > 0
+    return hits / n_samples
+
+
+@_checker("fraction_positive_q00")
+def check_fraction_positive(fraction_positive_q00):
+    """Check ``fraction_positive_q00(n_samples, d, seed, sign_fix)``: how often ``Q[0, 0] > 0``."""
+    for n_samples, d, seed in [(400, 8, 0), (400, 2, 1), (200, 32, 2)]:
+        for fix in (True, False):
+            case = f"n_samples = {n_samples}, d = {d}, seed = {seed}, sign_fix = {fix}"
+            expected = _fraction_oracle(n_samples, d, seed, fix)
+            got = _number(_call(fraction_positive_q00, n_samples, d, seed, fix, case=case), case)
+            if abs(got - expected) <= 0.1:  # another draw order is fine: same law
+                continue
+            hint = _first_hint(got, [
+                (lambda g: g > 1, "return a fraction between 0 and 1: count / n_samples."),
+                (lambda g: fix and (g < 0.1 or g > 0.9),
+                 "with the sign fix Q[0, 0] is positive about half the time: multiply column j "
+                 "of Q by sign(R[j, j]) before reading Q[0, 0]."),
+                (lambda g: not fix and 0.3 < g < 0.7,
+                 "without the fix, use np.linalg.qr's Q exactly as it comes out."),
+            ], "draw a new Gaussian matrix for every sample from one "
+               "rng = np.random.default_rng(seed).")
+            raise _Failure(problem="the fraction is off by more than the sampling noise (0.1)",
+                           case=case, expected=expected, got=got, hint=hint)
+    return ("With the sign fix Q[0, 0] > 0 about half the time; without it, as the library's "
+            "LAPACK returns it, (almost) never.")
+
+
+# ======================================================================================
+# Lesson 04: the distribution after rotation
+# ======================================================================================
+
+
+@_checker("random_unit_vectors")
+def check_random_unit_vectors(random_unit_vectors):
+    """Check ``random_unit_vectors(n, d, seed)``: uniform directions (normalised Gaussians)."""
+    case = "n = 5, d = 3, seed = 0"
+    u = _array(_call(random_unit_vectors, 5, 3, 0, case=case), case, "the vectors", shape=(5, 3))
+    norms = np.linalg.norm(u, axis=-1)
+    if not _close(norms, np.ones(5), 1e-6, 1e-6):
+        hint = ("divide each row by its own length: x / np.linalg.norm(x, axis=-1, keepdims=True)."
+                if np.ptp(norms) > 1e-6 else "divide by the norm, not by the squared norm.")
+        raise _Failure("the rows do not have length 1", case=case, expected=np.ones(5),
+                       got=norms, what="row norms", hint=hint)
+    again = _array(_call(random_unit_vectors, 5, 3, 0, case=case), case, "the vectors")
+    other = _array(_call(random_unit_vectors, 5, 3, 1, case="n = 5, d = 3, seed = 1"),
+                   "n = 5, d = 3, seed = 1", "the vectors")
+    if not np.array_equal(u, again):
+        raise _Failure("two calls with the same seed gave different vectors", case=case,
+                       hint="draw from rng = np.random.default_rng(seed), not from np.random.*.")
+    if np.array_equal(u, other):
+        raise _Failure("seeds 0 and 1 gave the same vectors", case=case,
+                       hint="pass the seed to np.random.default_rng(seed).")
+    case = "n = 4000, d = 2, seed = 1"
+    u = _array(_call(random_unit_vectors, 4000, 2, 1, case=case), case, "the vectors",
+               shape=(4000, 2))
+    theta = np.arctan2(u[:, 1], u[:, 0])
+    bias = float(np.mean(np.cos(4 * theta)))  # 0 for uniform angles; < 0 for a cube
+    if abs(bias) > 0.06:
+        raise _Failure("in d = 2 the directions are not uniform on the circle", case=case,
+                       what="mean of cos(4 * angle)", expected=0.0, got=bias,
+                       hint="normalising uniform samples from a cube over-weights its corners "
+                            "(the diagonals): normalise Gaussian samples (rng.standard_normal).")
+    case = "n = 3000, d = 16, seed = 2"
+    u = _array(_call(random_unit_vectors, 3000, 16, 2, case=case), case, "the vectors",
+               shape=(3000, 16))
+    var = u.var(axis=0)
+    if np.max(np.abs(var * 16 - 1)) > 0.15:
+        raise _Failure("the coordinates do not have variance 1/d", case=case,
+                       expected=np.full(16, 1 / 16), got=var, what="variance per coordinate",
+                       hint="every coordinate of a uniform unit vector has variance 1/d: draw "
+                            "all n vectors independently (shape (n, d)).")
+    return "Unit length, reproducible per seed, uniform angles in d = 2, variance 1/d in d = 16."
+
+
+@_checker("empirical_sigma")
+def check_empirical_sigma(empirical_sigma):
+    """Check ``empirical_sigma(x, n_rotations, seed)``: std of ``(Q u)[0]`` over Haar rotations."""
+    kv = data.make_kv_vectors(1, 64, seed=0)[0].astype(np.float64)
+    e0 = np.zeros(32)
+    e0[0] = 1.0
+    cases = [("x = np.eye(32)[0]  (a spike), n_rotations = 400, seed = 0", e0, 400, 0),
+             ("x = tql.make_kv_vectors(1, 64, seed=0)[0], n_rotations = 400, seed = 1", kv, 400, 1),
+             ("x = np.ones(16), n_rotations = 400, seed = 2", np.ones(16), 400, 2)]
+    for case, x, n, seed in cases:
+        d = x.size
+        target = 1 / math.sqrt(d)
+        got = _number(_call(empirical_sigma, x, n, seed, case=case), case)
+        if abs(got / target - 1) <= 0.15:  # 400 samples: ~3.5% noise
+            continue
+        norm = float(np.linalg.norm(x))
+        hint = _first_hint(got, [
+            (lambda g: g < 1e-6, "draw a new rotation for each sample (e.g. pass one "
+                                 "rng = np.random.default_rng(seed) to tql.random_orthogonal)."),
+            (lambda g: abs(g / (target * norm) - 1) < 0.15 and norm != 1,
+             "make x a unit vector first: u = x / np.linalg.norm(x)."),
+            (lambda g: abs(g / target ** 2 - 1) < 0.15, "that is the variance; sigma is its "
+                                                       "square root."),
+        ], "collect (Q @ u)[0] for n_rotations Haar rotations Q and return np.std of them.")
+        raise _Failure("sigma is far from 1/sqrt(d)", case=case, expected=target, got=got,
+                       hint=hint)
+    return "sigma is within sampling noise of 1/sqrt(d) for a spike, an outlier vector and a flat one."
+
+
+@_checker("coordinate_pdf")
+def check_coordinate_pdf(coordinate_pdf):
+    """Check ``coordinate_pdf(x, d)``: the exact density of one coordinate of a uniform unit vector."""
+    for d in (2, 3, 4, 16, 128):
+        grid = np.linspace(-0.95, 0.95, 39) if d < 32 else np.linspace(-0.4, 0.4, 41)
+        case = f"x = np.linspace({grid[0]}, {grid[-1]}, {grid.size}), d = {d}"
+        expected = codebooks.unit_coordinate_pdf(grid, d)
+        got = _array(_call(coordinate_pdf, grid.copy(), d, case=case), case, "the density",
+                     shape=grid.shape)
+        ratio = got / expected
+        _expect(got, expected, case, rtol=1e-6, atol=1e-9, detectors=[
+            (lambda g: np.all(np.isfinite(ratio)) and np.ptp(ratio) < 1e-6 * np.abs(ratio).max(),
+             "right shape, wrong area: divide by the normalising constant "
+             "B(1/2, (d - 1)/2) (scipy.special.beta)."),
+            ((1 - grid ** 2) ** ((d - 1) / 2) / _beta(d),
+             "the exponent is (d - 3) / 2, not (d - 1) / 2."),
+            (np.sqrt(d / (2 * np.pi)) * np.exp(-d * grid ** 2 / 2),
+             "that is the Gaussian N(0, 1/d) approximation; the exact law is "
+             "(1 - x**2)**((d - 3)/2) / B(1/2, (d - 1)/2)."),
+        ], hint="f_d(x) = (1 - x**2)**((d - 3) / 2) / B(1/2, (d - 1) / 2) on [-1, 1].")
+    return "Matches tql.unit_coordinate_pdf for d = 2 (arcsine), 3 (flat), 4, 16 and 128."
+
+
+def _beta(d):
+    from scipy.special import beta
+
+    return beta(0.5, (d - 1) / 2)
+
+
+@_checker("coordinate_kurtosis")
+def check_coordinate_kurtosis(coordinate_kurtosis):
+    """Check ``coordinate_kurtosis(d, n, seed)``: ``E[u^4] / E[u^2]^2`` of uniform unit vectors."""
+    for d, n, seed in [(4, 20000, 0), (16, 10000, 1), (64, 4000, 2)]:
+        case = f"d = {d}, n = {n}, seed = {seed}"
+        exact = 3 * d / (d + 2)
+        got = _number(_call(coordinate_kurtosis, d, n, seed, case=case), case)
+        if abs(got - exact) <= 0.08:
+            continue
+        hint = _first_hint(got, [
+            (lambda g: abs(g - (exact - 3)) <= 0.08,
+             "that is the excess kurtosis (minus 3): return E[u**4] / E[u**2]**2 "
+             "(scipy.stats.kurtosis(..., fisher=False))."),
+            (lambda g: abs(g - 3) <= 0.08, "3 is the Gaussian value: normalise each vector to "
+                                           "unit length before measuring."),
+            (lambda g: abs(g - 3 / (d * (d + 2))) < 0.2 * 3 / (d * (d + 2)),
+             "that is E[u**4] alone: divide by E[u**2]**2."),
+        ], "pool all coordinates of n uniform unit vectors and return mean(u**4) / mean(u**2)**2.")
+        raise _Failure("far from the exact 3d/(d+2)", case=case, expected=exact, got=got,
+                       hint=hint)
+    return "Within sampling noise of 3d/(d+2) for d = 4, 16 and 64."
+
+
+# ======================================================================================
+# Lesson 05: the Walsh-Hadamard transform
+# ======================================================================================
+
+
+def _stage_variants(x, h):
+    """Typical wrong butterflies: (b - a) below; pairs (2i, 2i+1) whatever h is."""
+    d = x.size
+    p = x.reshape(d // (2 * h), 2, h)
+    swapped = np.stack([p[:, 0] + p[:, 1], p[:, 1] - p[:, 0]], axis=1).reshape(d)
+    q = x.reshape(d // 2, 2)
+    adjacent = np.stack([q[:, 0] + q[:, 1], q[:, 0] - q[:, 1]], axis=1).reshape(d)
+    return swapped, adjacent
+
+
+@_checker("butterfly_stage")
+def check_butterfly_stage(butterfly_stage):
+    """Check ``butterfly_stage(x, h)`` against ``tql.fwht_stages``: pairs ``(i, i + h)`` -> ``(a + b, a - b)``."""
+    x8 = np.arange(1.0, 9.0)
+    r16 = np.round(_rng(0).standard_normal(16), 2)
+    for name, x in [("np.arange(1.0, 9.0)", x8), ("np.round(np.random.default_rng(0)"
+                                                   ".standard_normal(16), 2)", r16),
+                    ("np.array([3.0, -1.0])", np.array([3.0, -1.0]))]:
+        stages = hadamard.fwht_stages(x)
+        for s in range(len(stages) - 1):
+            h = 2 ** s
+            inp = stages[s]
+            case = f"x = tql.fwht_stages({name})[{s}], h = {h}"
+            before = inp.copy()
+            got = _call(butterfly_stage, inp, h, case=case, copy=False)
+            if got is None and not np.array_equal(inp, before):
+                raise _Failure("your function changed x and returned None", case=case,
+                               hint="work out of place: build a new array (y = x.copy(), or "
+                                    "np.empty_like(x)) and return it; leave x as it was.")
+            got = _array(got, case, "the stage", shape=inp.shape)
+            swapped, adjacent = _stage_variants(inp, h)
+            _expect(got, stages[s + 1], case, detectors=[
+                (swapped, "the second output of a butterfly is a - b (the first element minus "
+                          "the second), not b - a."),
+                (adjacent, "pair element i with i + h (inside each block of 2h), not with its "
+                           "neighbour i + 1." if h > 1 else ""),
+                (inp, "the stage must change x: (a, b) becomes (a + b, a - b)."),
+            ], hint=f"for each block start j = 0, 2h, 4h, ... and i in j .. j + h - 1: "
+                    f"a, b = x[i], x[i + h]; y[i], y[i + h] = a + b, a - b.")
+    return "Every stage of d = 2, 8 and 16 matches tql.fwht_stages."
+
+
+def _fwht_cases():
+    e0 = np.zeros(8)
+    e0[0] = 1.0
+    return [("x = np.array([5.0])  (d = 1)", np.array([5.0])),
+            ("x = np.array([1.0, 2.0])", np.array([1.0, 2.0])),
+            ("x = np.eye(8)[0]", e0),
+            ("x = np.arange(8.0)", np.arange(8.0)),
+            ("x = np.random.default_rng(1).standard_normal(64)", _rng(1).standard_normal(64)),
+            ("x = np.random.default_rng(2).standard_normal(256)", _rng(2).standard_normal(256))]
+
+
+def _fwht_detectors(x, expected):
+    d = x.size
+    return [
+        (expected * math.sqrt(d), "divide by sqrt(d) at the end: the orthonormal transform is "
+                                  "H x / sqrt(d)."),
+        (expected / math.sqrt(d), "divide by sqrt(d) once, not by d."),
+    ]
+
+
+@_checker("fwht")
+def check_fwht(fwht):
+    """Check ``fwht(x)`` (out of place, orthonormal) against ``tql.fwht``."""
+    for case, x in _fwht_cases():
+        expected = hadamard.fwht(x)
+        before = x.copy()
+        arg = x.copy()
+        got = _array(_call(fwht, arg, case=case, copy=False), case, "the transform",
+                     shape=x.shape)
+        d = x.size
+        hint = "apply the stages h = 1, 2, 4, ... while h < d, then divide by sqrt(d)."
+        if d >= 64 and _close(got[:8], hadamard.fwht(x[:8])):
+            hint = "loop over all the stages: h = 1, 2, 4, ... while h < d (not a fixed 3)."
+        _expect(got, expected, case, detectors=_fwht_detectors(x, expected), hint=hint)
+        if not np.array_equal(arg, before):
+            raise _Failure("your function changed its input x", case=case,
+                           hint="out of place: work on a copy (y = x.astype(float) makes one) "
+                                "and return it.")
+    return "Matches tql.fwht for d = 1, 2, 8, 64, 256 and leaves x untouched."
+
+
+def _fwht_overwrite_bug(x):
+    """The in-place slip: x[i] = a + b; x[j] = x[i] - x[j] (= a)."""
+    y = x.astype(np.float64).copy()
+    d = y.size
+    h = 1
+    while h < d:
+        for j in range(0, d, 2 * h):
+            for i in range(j, j + h):
+                y[i] = y[i] + y[i + h]
+                y[i + h] = y[i] - y[i + h]
+        h *= 2
+    return y / math.sqrt(d)
+
+
+@_checker("fwht_inplace")
+def check_fwht_inplace(fwht_inplace):
+    """Check ``fwht_inplace(x)``: transforms ``x`` itself (orthonormal), like ``tql.fwht``."""
+    for case, x in _fwht_cases():
+        expected = hadamard.fwht(x)
+        arr = x.copy()
+        _call(fwht_inplace, arr, case=case, copy=False)
+        if x.size > 1 and np.array_equal(arr, x):
+            raise _Failure("x is unchanged after the call", case=case, expected=expected, got=arr,
+                           what="x", hint="write the results back into x (x[i], x[i + h] = "
+                                          "a + b, a - b, or x[:] = ...); `x = ...` only gives "
+                                          "a new array the old name.")
+        detectors = [(_fwht_overwrite_bug(x), "x[i] was overwritten before x[i] - x[i + h] was "
+                                              "computed: read both first (a, b = x[i], x[i + h]), "
+                                              "then write both.")]
+        _expect(arr, expected, case, what="x", detectors=detectors + _fwht_detectors(x, expected),
+                hint="apply the stages h = 1, 2, 4, ... to x itself, then x /= sqrt(d).")
+    return "x is transformed in place and matches tql.fwht for d = 1 to 256."
+
+
+@_checker("sylvester")
+def check_sylvester(sylvester):
+    """Check ``sylvester(n)``: the +1/-1 Sylvester Hadamard matrix, built recursively."""
+    for n in (1, 2, 4, 8, 64):
+        case = f"n = {n}"
+        expected = hadamard.hadamard(n)
+        got = _array(_call(sylvester, n, case=case), case, "H", shape=(n, n))
+        h = hadamard.hadamard(n // 2) if n > 1 else None
+        detectors = [(expected / math.sqrt(n), "entries are +1 and -1: no 1/sqrt(n) here.")]
+        if h is not None:
+            detectors += [
+                (np.block([[h, -h], [h, h]]), "the minus sign goes in the bottom-right block: "
+                                              "[[H, H], [H, -H]]."),
+                (np.block([[-h, h], [h, h]]), "the minus sign goes in the bottom-right block: "
+                                              "[[H, H], [H, -H]]."),
+                (np.block([[h, h], [-h, h]]), "the minus sign goes in the bottom-right block: "
+                                              "[[H, H], [H, -H]]."),
+            ]
+        _expect(got, expected, case, what="H", detectors=detectors,
+                hint="H_1 = [[1]], H_2m = [[H_m, H_m], [H_m, -H_m]] (np.block).")
+    return "Equal to tql.hadamard(n) for n = 1, 2, 4, 8 and 64."
+
+
+# ======================================================================================
+# Lesson 06: random signs
+# ======================================================================================
+
+
+@_checker("spike_preimage")
+def check_spike_preimage(spike_preimage):
+    """Check ``spike_preimage(d)``: a unit vector that the fixed orthonormal H maps to a spike."""
+    for d in (4, 8, 64):
+        case = f"d = {d}"
+        x = _array(_call(spike_preimage, d, case=case), case, "x", shape=(d,)).astype(np.float64)
+        norm = float(np.linalg.norm(x))
+        if abs(norm - 1) > 1e-6:
+            raise _Failure("x should be a unit vector", case=case, expected=1.0, got=norm,
+                           what="||x||", hint="divide by its length: x / np.linalg.norm(x).")
+        y = hadamard.fwht(x)
+        peak = float(np.max(np.abs(y)))
+        if peak < 1 - 1e-6:
+            hint = ("that is a spike already, and H spreads a spike flat. Go backwards: H is its "
+                    "own inverse, so x = H e_0 = tql.fwht(np.eye(d)[0]) lands on e_0."
+                    if np.max(np.abs(x)) > 1 - 1e-6 else
+                    "H is its own inverse: the vector that H maps to e_k is H e_k.")
+            raise _Failure("tql.fwht(x) is not a spike: its largest |coordinate| should be 1",
+                           case=case,
+                           expected=1.0, got=peak, what="max |fwht(x)|", hint=hint)
+    return "tql.fwht maps your flat unit vector to a single spike for d = 4, 8 and 64."
+
+
+def _rht_cases():
+    out = []
+    for d, seed, shape in [(8, 0, (8,)), (64, 1, (5, 64)), (256, 2, (3, 256))]:
+        rh = rotation.RandomizedHadamard(d, seed=seed)
+        x = _rng(seed + 10).standard_normal(shape)
+        case = (f"x = np.random.default_rng({seed + 10}).standard_normal({shape}), "
+                f"rh = tql.RandomizedHadamard({d}, seed={seed}), signs1 = rh.signs1, "
+                f"signs2 = rh.signs2")
+        out.append((case, rh, x))
+    return out
+
+
+@_checker("rht_forward")
+def check_rht_forward(rht_forward):
+    """Check ``rht_forward(x, signs1, signs2)`` against ``RandomizedHadamard.forward``."""
+    for case, rh, x in _rht_cases():
+        s1, s2 = rh.signs1.astype(np.float64), rh.signs2.astype(np.float64)
+        expected = rh.forward(x)
+        got = _array(_call(rht_forward, x, rh.signs1.copy(), rh.signs2.copy(), case=case), case,
+                     "y", shape=x.shape)
+        d = x.shape[-1]
+        _expect(got, expected, case, what="y", detectors=[
+            (s1 * hadamard.fwht(s2 * x), "signs1 goes before the transform and signs2 after: "
+                                         "y = signs2 * fwht(signs1 * x)."),
+            (hadamard.fwht(s1 * x), "you left out the second flip: multiply by signs2 after "
+                                    "the transform."),
+            (s2 * hadamard.fwht(x), "you left out the first flip: multiply x by signs1 before "
+                                    "the transform."),
+            (s2 * hadamard.fwht(s1 * x) * math.sqrt(d), "use the orthonormal transform "
+                                                       "(tql.fwht divides by sqrt(d))."),
+        ], hint="y = signs2 * tql.fwht(signs1 * x).")
+    return "Matches tql.RandomizedHadamard.forward for d = 8, 64, 256 (one vector and batches)."
+
+
+@_checker("rht_inverse")
+def check_rht_inverse(rht_inverse):
+    """Check ``rht_inverse(y, signs1, signs2)`` against ``RandomizedHadamard.inverse``."""
+    for case, rh, x in _rht_cases():
+        y = rh.forward(x)
+        case = case.replace("x = ", "y = rh.forward(x), x = ")
+        s1, s2 = rh.signs1.astype(np.float64), rh.signs2.astype(np.float64)
+        expected = rh.inverse(y)
+        got = _array(_call(rht_inverse, y, rh.signs1.copy(), rh.signs2.copy(), case=case), case,
+                     "x", shape=y.shape)
+        _expect(got, expected, case, what="x", detectors=[
+            (s2 * hadamard.fwht(s1 * y), "undo in reverse order: first signs2, then the "
+                                         "transform, then signs1."),
+            (hadamard.fwht(y), "undo the sign flips too: x = signs1 * fwht(signs2 * y)."),
+            (s1 * hadamard.fwht(s2 * y) * math.sqrt(y.shape[-1]),
+             "use the orthonormal transform (tql.fwht divides by sqrt(d))."),
+        ], hint="each step is its own inverse: x = signs1 * tql.fwht(signs2 * y).")
+    return "Undoes tql.RandomizedHadamard.forward exactly for d = 8, 64 and 256."
+
+
+def _flip_oracle(x, bits, seed):
+    d = x.shape[-1]
+    rh = rotation.RandomizedHadamard(d, seed=seed)
+    u = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    t1 = math.sqrt(d) * hadamard.fwht(u * rh.signs1.astype(np.float64))
+    t2 = t1 * rh.signs2.astype(np.float64)
+    cb = codebooks.lloyd_max_codebook(bits, d)
+    return tuple(float(np.mean((t - cb.dequantize(cb.quantize(t))) ** 2)) for t in (t1, t2))
+
+
+@_checker("mse_one_and_two_flips")
+def check_second_flip(mse_one_and_two_flips):
+    """Check ``mse_one_and_two_flips(x, bits, seed) -> (mse_one_flip, mse_two_flips)``."""
+    flat = np.ones((4, 64)) + 0.01 * _rng(9).standard_normal((4, 64))
+    cases = [("x = tql.make_kv_vectors(300, 64, seed=0), bits = 2, seed = 0",
+              data.make_kv_vectors(300, 64, seed=0).astype(np.float64), 2, 0),
+             ("x = tql.make_kv_vectors(300, 128, seed=1), bits = 3, seed = 5",
+              data.make_kv_vectors(300, 128, seed=1).astype(np.float64), 3, 5),
+             ("x = np.ones((4, 64)) + 0.01 * np.random.default_rng(9).standard_normal((4, 64)), "
+              "bits = 1, seed = 2", flat, 1, 2)]
+    for case, x, bits, seed in cases:
+        expected = _flip_oracle(x, bits, seed)
+        out = _call(mse_one_and_two_flips, x, bits, seed, case=case)
+        if not isinstance(out, (tuple, list, np.ndarray)) or len(out) != 2:
+            raise _Failure("return two numbers: (mse_one_flip, mse_two_flips)", case=case,
+                           got=out, hint="end with `return mse_one, mse_two`.")
+        got = tuple(_number(v, case, "each MSE") for v in out)
+        d = x.shape[-1]
+        _expect(got, expected, case, rtol=1e-6, atol=1e-12, detectors=[
+            (lambda g: _close(np.array(g) * d, expected, 1e-4),
+             "scale the rotated unit vector by sqrt(d): the codebook is in scaled units "
+             "(t = sqrt(d) * y has variance 1)."),
+            (lambda g: _close(np.array(g) / d, expected, 1e-4),
+             "work with unit vectors: divide x by its norm before rotating."),
+        ], hint="t = sqrt(d) * fwht(signs1 * u) (one flip) and t * signs2 (two flips); "
+                "the MSE is np.mean((t - cb.dequantize(cb.quantize(t)))**2).")
+    return ("Both MSEs match the library's parts, and they are equal: a symmetric codebook "
+            "does not see the second flip.")
+
+
+# ======================================================================================
+# Lesson 07: optimal slots (Lloyd-Max)
+# ======================================================================================
+
+
+def _nearest(samples, centroids):
+    return np.argmin(np.abs(samples[:, None] - centroids[None, :]), axis=1)
+
+
+@_checker("assign_cells")
+def check_assign_cells(assign_cells):
+    """Check ``assign_cells(samples, centroids)``: the index of the nearest centroid of each sample."""
+    cb = codebooks.lloyd_max_codebook(2)
+    cases = [
+        ("samples = np.array([-2.0, -0.1, 0.1, 0.7, 3.0]), centroids = np.array([-1.0, 0.0, 1.0])",
+         np.array([-2.0, -0.1, 0.1, 0.7, 3.0]), np.array([-1.0, 0.0, 1.0])),
+        ("samples = np.random.default_rng(0).standard_normal(1000), "
+         "centroids = tql.lloyd_max_codebook(2).centroids",
+         _rng(0).standard_normal(1000), np.array(cb.centroids)),
+        ("samples = np.random.default_rng(1).uniform(-5, 5, 200), "
+         "centroids = np.array([-3.0, -2.5, 0.0, 4.0])",
+         _rng(1).uniform(-5, 5, 200), np.array([-3.0, -2.5, 0.0, 4.0])),
+        ("samples = np.array([-1.0, 2.0]), centroids = np.array([0.5])  (one cell)",
+         np.array([-1.0, 2.0]), np.array([0.5])),
+    ]
+    for case, s, c in cases:
+        expected = _nearest(s, c)
+        got = _array(_call(assign_cells, s, c, case=case), case, "the cells", shape=s.shape)
+        if got.dtype.kind == "f" and not np.all(got == np.round(got)):
+            if _close(got, c[expected]):
+                raise _Failure("your function returned the centroids' values", case=case,
+                               expected=expected, got=got,
+                               hint="return the index of the nearest centroid (an integer), "
+                                    "not its value.")
+        if not np.array_equal(np.asarray(got, dtype=np.float64), expected):
+            hint = _first_hint(got, [
+                (np.searchsorted(c, s), "the cells are cut at the midpoints between centroids "
+                                        "(nearest centroid), not at the centroids themselves."),
+                (c[expected], "return the index of the nearest centroid, not its value."),
+            ], "nearest centroid: np.searchsorted(midpoints, samples) with midpoints = "
+               "(c[:-1] + c[1:]) / 2, or np.argmin of the distances.")
+            raise _Failure(f"{int(np.sum(got != expected))} of {s.size} samples are in the "
+                           f"wrong cell", case=case, expected=expected, got=got, hint=hint)
+    return "Nearest-centroid cells for 1, 3 and 4 centroids and 1,000 Gaussian samples."
+
+
+def _lloyd_step_ref(s, c):
+    cells = _nearest(s, c)
+    new = np.array(c, dtype=np.float64)
+    for k in range(c.size):
+        inside = s[cells == k]
+        if inside.size:
+            new[k] = inside.mean()
+    return new
+
+
+@_checker("lloyd_step")
+def check_lloyd_step(lloyd_step):
+    """Check ``lloyd_step(samples, centroids)``: centroids moved to the mean of their cells."""
+    gauss = _rng(0).standard_normal(20000)
+    cases = [
+        ("samples = np.array([0.0, 1.0, 2.0, 10.0]), centroids = np.array([0.0, 5.0])",
+         np.array([0.0, 1.0, 2.0, 10.0]), np.array([0.0, 5.0])),
+        ("samples = np.random.default_rng(0).standard_normal(20000), "
+         "centroids = np.array([-1.5, -0.5, 0.5, 1.5])", gauss, np.array([-1.5, -0.5, 0.5, 1.5])),
+        ("samples = np.random.default_rng(0).standard_normal(20000), "
+         "centroids = np.array([-1.0, 0.0, 100.0])  (the last cell is empty)",
+         gauss, np.array([-1.0, 0.0, 100.0])),
+    ]
+    for case, s, c in cases:
+        expected = _lloyd_step_ref(s, c)
+        got = _array(_call(lloyd_step, s, c, case=case), case, "the new centroids", shape=c.shape)
+        cells = _nearest(s, c)
+        medians = np.array([np.median(s[cells == k]) if np.any(cells == k) else c[k]
+                            for k in range(c.size)])
+        _expect(got, expected, case, rtol=1e-9, atol=1e-12, detectors=[
+            (lambda g: not np.all(np.isfinite(g)),
+             "a cell with no samples has no mean (NaN): keep its old centroid."),
+            (c, "the centroids did not move: set each to the mean of the samples in its cell."),
+            (medians, "the centroid is the mean of its cell, not the median."),
+        ], hint="cut the cells at the midpoints of the centroids, then centroid k = mean of "
+                "the samples in cell k (unchanged if the cell is empty).")
+    start = np.array([-1.5, -0.5, 0.5, 1.5])
+    exact = codebooks.lloyd_max_step(start).centroids
+    got = _array(_call(lloyd_step, gauss, start, case=cases[1][0]), cases[1][0], "the centroids")
+    if np.max(np.abs(got - exact)) > 0.05:  # the empirical step tracks the exact one
+        raise _Failure("far from the exact step tql.lloyd_max_step(centroids)", case=cases[1][0],
+                       expected=exact, got=got, hint="use the midpoint cells and the cell means.")
+    return ("Matches the reference step (empty cell included) and, on 20,000 Gaussian samples, "
+            "the exact tql.lloyd_max_step to within sampling noise.")
+
+
+@_checker("fit_codebook")
+def check_fit_codebook(fit_codebook):
+    """Check ``fit_codebook(samples, bits, n_iter)`` against ``tql.lloyd_max_codebook(bits)``."""
+    samples = _rng(0).standard_normal(20000)
+    for bits in (1, 2, 3):
+        case = (f"samples = np.random.default_rng(0).standard_normal(20000), bits = {bits}, "
+                f"n_iter = 100")
+        expected = np.array(codebooks.lloyd_max_codebook(bits).centroids)
+        got = _array(_call(fit_codebook, samples, bits, 100, case=case), case, "the centroids")
+        if got.shape != expected.shape:
+            raise _Failure(f"got {got.size} centroids, expected 2**bits = {expected.size}",
+                           case=case, hint="start from 2**bits levels.")
+        if np.any(np.diff(got) < 0):
+            raise _Failure("the centroids are not sorted", case=case, got=got,
+                           hint="return them in ascending order (np.sort).")
+        if np.max(np.abs(got - expected)) > 0.06:  # sampling noise ~0.02 at 3 bits
+            mse_got = float(np.mean((samples - got[_nearest(samples, got)]) ** 2))
+            hint = ("not converged yet: run all n_iter steps (or more)."
+                    if mse_got > 1.02 * codebooks.lloyd_max_codebook(bits).mse else
+                    "start from levels spread over the samples, e.g. evenly spaced between "
+                    "samples.min() and samples.max(), and apply lloyd_step n_iter times.")
+            raise _Failure("far from the Lloyd-Max codebook (more than sampling noise)", case=case,
+                           expected=expected, got=got, what="centroids", hint=hint)
+    return "Converges to tql.lloyd_max_codebook(bits) for 1, 2 and 3 bits, within sampling noise."
+
+
+def _no_tails_mse(step, bits):
+    from scipy import integrate, stats
+
+    n = 2 ** bits
+    c = (np.arange(n) - (n - 1) / 2) * step
+    b = np.concatenate(([c[0]], (c[:-1] + c[1:]) / 2, [c[-1]]))
+    total = 0.0
+    for i in range(n):
+        total += integrate.quad(lambda t: (t - c[i]) ** 2 * stats.norm.pdf(t), b[i], b[i + 1])[0]
+    return total
+
+
+@_checker("uniform_codebook_mse")
+def check_uniform_codebook_mse(uniform_codebook_mse):
+    """Check ``uniform_codebook_mse(step, bits)`` against ``tql.expected_mse`` (Gaussian law)."""
+    for step, bits in [(1.0, 1), (0.9957, 2), (0.5, 3), (0.1, 2), (2.0, 3)]:
+        case = f"step = {step}, bits = {bits}"
+        n = 2 ** bits
+        levels = (np.arange(n) - (n - 1) / 2) * step
+        expected = codebooks.expected_mse(levels)
+        got = _number(_call(uniform_codebook_mse, step, bits, case=case), case)
+        _expect(got, expected, case, rtol=1e-3, atol=1e-7, detectors=[
+            (_no_tails_mse(step, bits), "include the tails: values beyond the outer levels "
+                                        "map to the outer levels, so integrate out to "
+                                        "-inf and +inf."),
+            (step ** 2 / 12, "step**2 / 12 is the small-step approximation without the tails; "
+                             "integrate (t - Q(t))**2 * phi(t) exactly."),
+            (lambda g: _close(g, expected * math.sqrt(2 * math.pi), 1e-3),
+             "weight by the normal density phi(t) = exp(-t**2 / 2) / sqrt(2 pi), "
+             "normalising constant included."),
+        ], hint="levels c_i = (i - (2**bits - 1) / 2) * step; cells cut at the midpoints; "
+                "MSE = sum over cells of the integral of (t - c_i)**2 phi(t).")
+    return "Matches tql.expected_mse for 1 to 3 bits and steps from 0.1 to 2."
+
+
+# ======================================================================================
+# Lesson 08: the complete pipeline
+# ======================================================================================
+
+
+def _pack_msb_first(codes, bits):
+    bits_mat = np.array([[(int(c) >> (bits - 1 - b)) & 1 for b in range(bits)] for c in codes],
+                        dtype=np.uint8).reshape(-1)
+    return np.packbits(bits_mat, bitorder="big") if bits_mat.size else np.zeros(0, np.uint8)
+
+
+def _pack_cases():
+    return [("codes = np.array([5, 3, 7, 1])", np.array([5, 3, 7, 1], dtype=np.uint8)),
+            ("codes = np.arange(8) (every 3-bit code once)", np.arange(8, dtype=np.uint8)),
+            ("codes = np.random.default_rng(0).integers(0, 8, 64)",
+             _rng(0).integers(0, 8, 64).astype(np.uint8)),
+            ("codes = np.array([1, 2, 3, 4, 5])  (n not a multiple of 8)",
+             np.array([1, 2, 3, 4, 5], dtype=np.uint8)),
+            ("codes = np.array([6])", np.array([6], dtype=np.uint8)),
+            ("codes = np.full(16, 7)", np.full(16, 7, dtype=np.uint8))]
+
+
+@_checker("pack3")
+def check_pack3(pack3):
+    """Check ``pack3(codes)`` against ``tql.pack_bits(codes, 3)`` (little-endian bit stream)."""
+    for case, codes in _pack_cases():
+        expected = packing.pack_bits(codes, 3)
+        got = _call(pack3, codes.copy(), case=case)
+        g = _array(got, case, "the bytes")
+        if g.shape != expected.shape:
+            hint = (f"n codes of 3 bits take ceil(3 n / 8) = {expected.size} bytes; "
+                    f"one byte per code is no packing." if g.size == codes.size else
+                    f"n codes of 3 bits take ceil(3 n / 8) bytes: (3 * n + 7) // 8.")
+            raise _Failure(f"got {g.size} bytes, expected {expected.size}", case=case,
+                           expected=expected, got=g, hint=hint)
+        if g.dtype != np.uint8:
+            raise _Failure(f"the bytes should have dtype uint8, got {g.dtype}", case=case,
+                           hint="return np.uint8 values (0 .. 255): .astype(np.uint8).")
+        _expect(g, expected, case, what="bytes", detectors=[
+            (_pack_msb_first(codes, 3), "the layout is least significant bit first: bit j of "
+                                        "code i is stream bit 3 i + j, and stream bit k is bit "
+                                        "k % 8 (value 2**(k % 8)) of byte k // 8."),
+        ], hint="code i occupies stream bits 3 i .. 3 i + 2 (lowest bit first); stream bit k "
+                "is bit k % 8 of byte k // 8. Example: [5, 3, 7, 1] -> [221, 3].")
+    return "Same bytes as tql.pack_bits(codes, 3), also when n is not a multiple of 8."
+
+
+@_checker("unpack3")
+def check_unpack3(unpack3):
+    """Check ``unpack3(packed, n)`` against ``tql.unpack_bits(packed, 3, n)``."""
+    for case, codes in _pack_cases():
+        packed = packing.pack_bits(codes, 3)
+        n = codes.size
+        case = f"packed = tql.pack_bits({case.split(' = ', 1)[1].split('  (')[0]}, 3), n = {n}"
+        expected = packing.unpack_bits(packed, 3, n)
+        got = _array(_call(unpack3, packed.copy(), n, case=case), case, "the codes", shape=(n,))
+        _expect(got, expected, case, what="codes", detectors=[
+            (lambda g: np.max(g) > 7, "mask each code to its 3 bits: & 7 (0b111)."),
+            (_unpack_msb(packed, n), "the layout is least significant bit first (see "
+                                     "tql.pack_bits' docstring)."),
+        ], hint="code i = (stream >> 3 i) & 7, where stream bit k is bit k % 8 of byte k // 8.")
+    return "Inverts tql.pack_bits(codes, 3) for 1 to 64 codes."
+
+
+def _unpack_msb(packed, n):
+    stream = np.unpackbits(packed, bitorder="big")[:3 * n].reshape(n, 3)
+    return (stream * np.array([4, 2, 1])).sum(axis=1)
+
+
+def _tq_reference(x, bits, seed):
+    d = x.shape[-1]
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    rh = rotation.RandomizedHadamard(d, seed=seed)
+    cb = codebooks.lloyd_max_codebook(bits, d)
+    codes = cb.quantize(math.sqrt(d) * rh.forward(x / norms))
+    packed = packing.pack_bits(codes, bits)
+    x_hat = rh.inverse(cb.dequantize(codes) / math.sqrt(d)) * norms
+    return codes, packed, norms[:, 0], x_hat
+
+
+@_checker("tq_encode / tq_decode")
+def check_roundtrip(tq_encode, tq_decode):
+    """Check ``tq_encode(x, bits, seed) -> (packed, norms)`` and ``tq_decode(packed, norms, bits, d, seed)``."""
+    for n, d, n_out, bits, seed in [(500, 64, 0, 2, 0), (500, 128, 5, 3, 1), (300, 64, 0, 4, 2)]:
+        x = data.make_kv_vectors(n, d, n_outliers=n_out, seed=seed).astype(np.float64)
+        case = (f"x = tql.make_kv_vectors({n}, {d}, n_outliers={n_out}, seed={seed}), "
+                f"bits = {bits}, seed = {seed}")
+        codes, packed, norms, x_hat_ref = _tq_reference(x, bits, seed)
+        out = _call(tq_encode, x, bits, seed, case=case)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise _Failure("tq_encode should return two things: packed, norms", case=case,
+                           got=out, hint="end with `return packed, norms`.")
+        p = _array(out[0], case, "packed", shape=packed.shape)
+        nm = _array(out[1], case, "norms")
+        if nm.size != n:
+            raise _Failure(f"norms should hold one number per vector ({n}), got shape {nm.shape}",
+                           case=case, hint="np.linalg.norm(x, axis=-1).")
+        if not _close(nm.reshape(n), norms, 1e-3, 1e-6):
+            raise _Failure("the norms are wrong", case=case, expected=norms, got=nm,
+                           hint="norms = np.linalg.norm(x, axis=-1): the length of each vector.")
+        got_codes = packing.unpack_bits(p.astype(np.uint8), bits, d)
+        wrong = float(np.mean(got_codes != codes))
+        if wrong > 1e-3:  # float32 vs float64 rounding may flip a code on a boundary, not more
+            t = math.sqrt(d) * rotation.RandomizedHadamard(d, seed=seed).forward(
+                x / np.linalg.norm(x, axis=-1, keepdims=True))
+            cb = codebooks.lloyd_max_codebook(bits, d)
+            hint = _first_hint(got_codes, [
+                (cb.quantize(t / math.sqrt(d)), "scale the rotated unit vector by sqrt(d) "
+                                                "before quantizing: the codebook is in scaled "
+                                                "units (variance 1)."),
+                (cb.quantize(math.sqrt(d) * rotation.RandomizedHadamard(d, seed=seed).forward(x)),
+                 "divide x by its norm first: the codebook is made for unit vectors."),
+                (_lloyd_gauss_codes(t, bits), "use the codebook of the exact law at this d: "
+                                             "tql.lloyd_max_codebook(bits, d)."),
+            ], "codes = cb.quantize(sqrt(d) * rh.forward(x / norms)) with "
+               "rh = tql.RandomizedHadamard(d, seed) and cb = tql.lloyd_max_codebook(bits, d); "
+               "then tql.pack_bits(codes, bits).")
+            raise _Failure(f"{wrong:.1%} of the codes differ from the library's parts",
+                           case=case, expected=codes[0], got=got_codes[0],
+                           what="codes of the first vector", hint=hint)
+        dcase = case + "; packed, norms = (the library's encoding)"
+        x_hat = _array(_call(tq_decode, packed.copy(), norms.copy(), bits, d, seed, case=dcase),
+                       dcase, "x_hat", shape=x.shape)
+        if not _close(x_hat, x_hat_ref, 1e-3, 1e-4):
+            hint = _first_hint(x_hat, [
+                (x_hat_ref / norms[:, None], "multiply by the norms at the end: "
+                                             "x_hat = norms[:, None] * (...)."),
+                (x_hat_ref * math.sqrt(d), "divide the centroids by sqrt(d) before the "
+                                           "inverse rotation."),
+                (lambda g: _close(g, rotation.RandomizedHadamard(d, seed=seed).forward(
+                    x_hat_ref / norms[:, None]) * norms[:, None], 1e-3, 1e-4),
+                 "decode with rh.inverse, not rh.forward."),
+            ], "x_hat = norms[:, None] * rh.inverse(cb.dequantize(codes) / sqrt(d)), codes "
+               "from tql.unpack_bits(packed, bits, d).")
+            raise _Failure("tq_decode does not invert the library's encoding", case=dcase,
+                           expected=x_hat_ref[0], got=x_hat[0], what="first vector", hint=hint)
+        # the whole round trip, learner's encode then learner's decode
+        packed2, norms2 = _call(tq_encode, x, bits, seed, case=case)
+        x_hat = _array(_call(tq_decode, np.asarray(packed2), np.asarray(norms2), bits, d, seed,
+                             case=case), case, "x_hat", shape=x.shape)
+        rel = float(np.mean(np.sum((x - x_hat) ** 2, axis=-1) / np.sum(x ** 2, axis=-1)))
+        predicted = codebooks.lloyd_max_codebook(bits, d).mse
+        # the prediction is an average over directions: Gaussian vectors meet it within
+        # sampling noise; outlier-heavy ones land below it with the randomized Hadamard
+        if rel > 1.1 * predicted or (n_out == 0 and rel < 0.9 * predicted):
+            raise _Failure("the round-trip error is far from the prediction", case=case,
+                           expected=predicted, got=rel, what="mean ||x - x_hat||^2 / ||x||^2",
+                           hint="tq_decode(*tq_encode(x, bits, seed), bits, d, seed) should "
+                                "give x back up to the codebook's error.")
+    return ("Codes and decoding match the library's parts for 2, 3 and 4 bits; your round "
+            "trip's error ||x - x_hat||^2 / ||x||^2 agrees with the codebook's prediction.")
+
+
+def _lloyd_gauss_codes(t, bits):
+    """Codes from the Gaussian-limit codebook (a typical slip: d=None instead of the exact d)."""
+    return codebooks.lloyd_max_codebook(bits).quantize(t)

@@ -1,0 +1,524 @@
+"""The Walsh-Hadamard transform: the Sylvester matrix, a fast transform, a stage trace.
+
+``hadamard(n)`` is the +1/-1 Sylvester matrix, ``fwht(x)`` applies
+``hadamard(d) / sqrt(d)`` to every vector on the last axis of a ``(..., d)``
+array in O(d log d) operations instead of O(d^2), and ``fwht_stages(x)``
+records the classic butterfly stage by stage for lesson 05.
+
+How ``fwht`` is fast in NumPy
+-----------------------------
+The textbook radix-2 butterfly is slow in NumPy: every stage is a pass of
+strided adds over short runs. Instead ``fwht`` uses the Kronecker
+factorisation of the Sylvester matrix,
+
+    H_d = H_f1 (x) H_f2 (x) ... (x) H_fk,        d = f1 f2 ... fk,
+
+so that a row reshaped to an ``f1 x f2 x ... x fk`` tensor is transformed by
+multiplying each axis by a small ``H_f`` (a few BLAS calls that cost ``f``
+multiply-adds per element and axis). It works in cache-sized row blocks, on
+all cores (BLAS limited to one thread per block, see ``_parallel_blocks``),
+with ``1/sqrt(f)`` folded into each small factor so the normalisation is free.
+The factorisation and strategy for each ``d`` come from one table,
+``_AUTO_STRATEGY`` and ``_KRON_FACTORS``, with the measurements that chose it.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
+import numpy as np
+
+from ._validate import as_float_array, check_power_of_two, ensure_finite
+from .backend import get_xp, is_cupy_array
+
+__all__ = [
+    "MAX_LOG2_D",
+    "STRATEGIES",
+    "fwht",
+    "fwht_reference",
+    "fwht_stages",
+    "hadamard",
+    "hadamard_op_counts",
+]
+
+MAX_LOG2_D = 16
+"""``fwht`` and ``hadamard`` support every power of two from 1 to ``2**MAX_LOG2_D``."""
+_MAX_D = 1 << MAX_LOG2_D
+_MAX_DENSE_D = 1 << 13  # the dense strategy needs a d x d matrix: 256 MiB in float32 at 2**13
+
+# Kronecker factors per d, the last one applied first. Chosen by measurement on
+# the 2-core AMD EPYC (Zen 4) dev machine, numpy 2.4 + OpenBLAS 0.3.31, float32,
+# 32 MiB arrays into a preallocated output, 1 MiB blocks, 2 worker threads,
+# minimum of 4-5 rounds (re-measure: benchmarks/fwht_cpu.py --factors); the
+# figure is time / np.copyto of the same array:
+#   d=32     (32,) dense 1.6-1.8   (2, 16) 2.2-2.4   (4, 8) 2.5-2.7
+#   d=64     (4, 16) 1.3-1.9       (8, 8) 1.7-2.4    (2, 32) 1.6-2.4  (64,) dense 2.2-3.1
+#   d=128    (8, 16) 1.8           (4, 32) 2.2       (16, 8) 2.7      (2, 4, 16) 2.8
+#   d=256    (16, 16) 1.7          (8, 32) 2.0       (2, 8, 16) 2.2
+#   d=512    (32, 16) 1.95         (16, 32) 1.97     (4, 8, 16) 2.1   (2, 16, 16) 2.2
+#   d=1024   (8, 8, 16) 2.46       (4, 16, 16) 2.53  (4, 8, 32) 2.75  (32, 32) 2.83
+#   d=2048   (8, 16, 16) 2.62      (2, 8, 8, 16) 2.63 (4, 32, 16) 2.95 (2, 64, 16) 3.9
+#   d=4096   (4, 4, 16, 16) 2.36   (16, 16, 16) 2.38 (8, 32, 16) 2.74 (64, 64) 4.7
+#   d=8192   (4, 8, 16, 16) 2.42   (2, 16, 16, 16) 2.58 (32, 16, 16) 2.86
+#   d=16384  (4, 16, 16, 16) 2.63  (8, 8, 16, 16) 4.1  (64, 16, 16) 5.8
+#   d=65536  (4, 4, 16, 16, 16) 3.4 (16, 16, 16, 16) 4.5 (256, 16, 16) 10.6
+# The rule behind the table: a last factor of 16 (one GEMM with K=16 runs near
+# memory speed), then factors of at most 16 (each costs f multiply-adds per
+# element), a small factor (2-8) in front when d is not a power of 16. The 1.3x
+# noise between runs on this shared machine makes ties (within ~10%) arbitrary.
+_KRON_FACTORS: dict[int, tuple[int, ...]] = {
+    1: (1,),
+    2: (2,),
+    4: (2, 2),
+    8: (2, 4),
+    16: (4, 4),
+    32: (2, 16),
+    64: (4, 16),
+    128: (8, 16),
+    256: (16, 16),
+    512: (32, 16),
+    1024: (4, 16, 16),
+    2048: (8, 16, 16),
+    4096: (16, 16, 16),
+    8192: (4, 8, 16, 16),
+    16384: (4, 16, 16, 16),
+    32768: (8, 16, 16, 16),
+    65536: (4, 4, 16, 16, 16),
+}
+
+# The strategy ``fwht`` uses for each d (strategy=None). Up to d=32 one dense
+# GEMM (K=d) beats any factorisation (d=32: dense 1.6-1.8x copy, best kron
+# 2.2x); from d=64 on the Kronecker product wins (d=64: 1.3-1.9x vs dense
+# 2.2-3.1x; d=4096: 2.4x vs dense ~120x). The radix-2 NumPy butterfly is
+# never fastest (15-40x copy) and is kept for teaching and as a cross-check.
+_AUTO_STRATEGY: dict[int, str] = {d: ("dense" if d <= 32 else "kron") for d in _KRON_FACTORS}
+
+STRATEGIES = ("kron", "dense", "butterfly")
+"""Names accepted by ``fwht(..., strategy=name)``; ``None`` picks from ``_AUTO_STRATEGY``."""
+
+_BLOCK_BYTES = 1 << 20  # rows per block: about 1 MiB of input (measured: 0.25-4 MiB within noise)
+_MAX_WORKERS = 8  # more threads than this only fight over memory bandwidth
+
+
+# --------------------------------------------------------------------------------------
+# The matrix
+# --------------------------------------------------------------------------------------
+
+
+def hadamard(n: int, dtype=np.float64) -> np.ndarray:
+    """The ``n x n`` Sylvester Hadamard matrix, with entries +1 and -1.
+
+    Parameters
+    ----------
+    n : int
+        Order of the matrix, a power of two from 1 to ``2**16``.
+    dtype : numpy dtype
+        Output dtype (``np.float64`` by default; any type that holds -1).
+
+    Returns
+    -------
+    H : (n, n) ndarray
+        Symmetric, ``H @ H.T == n * I``; ``H / sqrt(n)`` is orthogonal.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not a power of two or is above ``2**16``.
+    TypeError
+        If ``n`` is not an integer.
+
+    Notes
+    -----
+    Sylvester's construction doubles the order at each step:
+
+    .. math:: H_1 = [1], \\qquad
+              H_{2m} = \\begin{pmatrix} H_m & H_m \\\\ H_m & -H_m \\end{pmatrix},
+
+    so ``H[i, j] = (-1)^popcount(i & j)``. This is ``scipy.linalg.hadamard(n)``.
+    It takes ``n**2`` entries of memory: 32 GiB in float64 at ``n = 2**16``.
+
+    Examples
+    --------
+    >>> hadamard(4)
+    array([[ 1.,  1.,  1.,  1.],
+           [ 1., -1.,  1., -1.],
+           [ 1.,  1., -1., -1.],
+           [ 1., -1., -1.,  1.]])
+    """
+    n = check_power_of_two(n, "n", max_value=_MAX_D)
+    h = np.empty((n, n), dtype=dtype)
+    h[0, 0] = 1
+    m = 1
+    while m < n:  # fill the three new quadrants in place, no temporaries
+        h[:m, m:2 * m] = h[:m, :m]
+        h[m:2 * m, :m] = h[:m, :m]
+        np.negative(h[:m, :m], out=h[m:2 * m, m:2 * m])
+        m *= 2
+    return h
+
+
+def hadamard_op_counts(d: int) -> tuple[int, int]:
+    """Additions/multiplications per vector: dense product vs fast transform.
+
+    Parameters
+    ----------
+    d : int
+        Dimension, a power of two.
+
+    Returns
+    -------
+    (dense_ops, fast_ops) : tuple of int
+        ``d * d`` for ``H @ v`` and ``d * log2(d)`` for the butterfly (each of
+        the ``log2(d)`` stages does ``d`` additions or subtractions).
+
+    Examples
+    --------
+    >>> hadamard_op_counts(128)
+    (16384, 896)
+    """
+    d = check_power_of_two(d, "d")
+    return d * d, d * (d.bit_length() - 1)
+
+
+@lru_cache(maxsize=64)
+def _factor(f: int, dtype_char: str, normalize: bool) -> np.ndarray:
+    """``hadamard(f)`` (scaled by ``1/sqrt(f)`` when ``normalize``), cached and read-only."""
+    dtype = np.dtype(dtype_char)
+    h = hadamard(f, dtype=dtype)
+    if normalize:
+        h *= dtype.type(1.0 / np.sqrt(f))  # +-1 times the rounded scale: exact
+    h.flags.writeable = False
+    return h
+
+
+def _h_matrix(f: int, dtype, normalize: bool) -> np.ndarray:
+    dtype = np.dtype(dtype)
+    if f <= 1024:  # keep big dense matrices out of the cache
+        return _factor(f, dtype.char, normalize)
+    return _factor.__wrapped__(f, dtype.char, normalize)
+
+
+# --------------------------------------------------------------------------------------
+# Oracle and teaching trace
+# --------------------------------------------------------------------------------------
+
+
+def fwht_reference(x, normalize: bool = True) -> np.ndarray:
+    """Walsh-Hadamard transform as a plain dense product (the tests' oracle).
+
+    Parameters
+    ----------
+    x : (..., d) array_like of float
+        Vectors on the last axis; ``d`` a power of two.
+    normalize : bool
+        Divide by ``sqrt(d)`` (the orthonormal transform, default).
+
+    Returns
+    -------
+    y : (..., d) ndarray
+        ``x @ hadamard(d).T / sqrt(d)``, computed in float64 and returned in
+        ``x``'s dtype. O(d^2) work and memory: meant for checking, not speed.
+
+    Examples
+    --------
+    >>> fwht_reference(np.array([1.0, 0.0, 0.0, 0.0]))
+    array([0.5, 0.5, 0.5, 0.5])
+    """
+    x = as_float_array(x, "x")
+    d = check_power_of_two(x.shape[-1], "d (the last axis of x)", max_value=_MAX_DENSE_D)
+    y = np.asarray(x, dtype=np.float64) @ hadamard(d).T
+    if normalize:
+        y /= np.sqrt(d)
+    return y.astype(x.dtype, copy=False)
+
+
+def fwht_stages(x) -> list[np.ndarray]:
+    """The iterative in-place butterfly, stage by stage (for teaching).
+
+    Parameters
+    ----------
+    x : (d,) or (..., d) array_like of float
+        ``d`` a power of two.
+
+    Returns
+    -------
+    stages : list of ``log2(d) + 1`` arrays of shape ``x.shape``
+        ``stages[0]`` is (a copy of) the input and ``stages[s + 1]`` the vector
+        after butterfly stage ``s``, unnormalized; ``stages[-1]`` equals
+        ``fwht(x, normalize=False)``. Same dtype and array module as ``x``
+        (float16 is computed in float32).
+
+    Notes
+    -----
+    Stage ``s`` (``s = 0, 1, ..., log2(d) - 1``) pairs element ``i`` with
+    ``i + 2**s`` for every ``i`` whose bit ``s`` is 0 and replaces the pair
+    ``(a, b)`` by ``(a + b, a - b)``: stride 1 first, then 2, 4, ... Each
+    stage costs ``d`` additions, so the transform costs ``d log2 d``.
+
+    Examples
+    --------
+    >>> [s.tolist() for s in fwht_stages(np.array([1.0, 2.0, 3.0, 4.0]))]
+    [[1.0, 2.0, 3.0, 4.0], [3.0, -1.0, 7.0, -1.0], [10.0, -2.0, -4.0, 0.0]]
+    """
+    x = as_float_array(x, "x")
+    xp = get_xp(x)
+    d = check_power_of_two(x.shape[-1], "d (the last axis of x)", max_value=_MAX_D)
+    work = xp.array(x, dtype=np.promote_types(x.dtype, np.float32))
+    stages = [xp.array(x)]
+    h = 1
+    while h < d:
+        pairs = work.reshape(*x.shape[:-1], d // (2 * h), 2, h)
+        a = pairs[..., 0, :].copy()
+        b = pairs[..., 1, :]
+        pairs[..., 0, :] += b
+        xp.subtract(a, b, out=pairs[..., 1, :])
+        stages.append(work.astype(x.dtype))
+        h *= 2
+    return stages
+
+
+# --------------------------------------------------------------------------------------
+# Strategies. Each transforms a block of rows: src (m, d) -> dst (m, d), using
+# scratch (m, d) as it needs; dst and scratch are C-contiguous, src may not be.
+# --------------------------------------------------------------------------------------
+
+
+def _fwht_dense(src, dst, scratch, normalize):
+    """One GEMM with the ``d x d`` matrix: ``d`` multiply-adds per element."""
+    d = src.shape[-1]
+    np.matmul(src, _h_matrix(d, dst.dtype, normalize), out=dst)  # H is symmetric
+
+
+def _fwht_kron(src, dst, scratch, normalize, factors=None):
+    """Kronecker factorisation: one small ``H_f`` per axis of the ``f1 x ... x fk`` view.
+
+    The last factor is one GEMM on ``(m * d / fk, fk)``; every other factor
+    ``f`` multiplies the middle axis of a ``(P, f, Q)`` view (a batch of
+    ``(f, f) @ (f, Q)`` products). Results ping-pong between ``dst`` and
+    ``scratch`` so that the last lands in ``dst``.
+    """
+    m, d = src.shape
+    if factors is None:
+        factors = _KRON_FACTORS[d]
+    k = len(factors)
+    q = 1
+    for step, f in enumerate(reversed(factors)):
+        out = dst if (k - 1 - step) % 2 == 0 else scratch
+        h = _h_matrix(f, dst.dtype, normalize)
+        if q == 1:
+            np.matmul(src.reshape(-1, f), h, out=out.reshape(-1, f))
+        else:
+            np.matmul(h, src.reshape(-1, f, q), out=out.reshape(-1, f, q))
+        src = out
+        q *= f
+
+
+def _fwht_butterfly(src, dst, scratch, normalize):
+    """Radix-2 butterfly with NumPy ufuncs: ``log2(d)`` passes of adds and subtracts."""
+    m, d = src.shape
+    stages = d.bit_length() - 1
+    bufs = (dst, scratch) if stages % 2 == 1 else (scratch, dst)  # last stage lands in dst
+    if stages == 0:
+        np.copyto(dst, src)
+    h = 1
+    for s in range(stages):
+        out = bufs[s % 2].reshape(m, d // (2 * h), 2, h)
+        pairs = src.reshape(m, d // (2 * h), 2, h)
+        np.add(pairs[:, :, 0], pairs[:, :, 1], out=out[:, :, 0])
+        np.subtract(pairs[:, :, 0], pairs[:, :, 1], out=out[:, :, 1])
+        src = bufs[s % 2]
+        h *= 2
+    if normalize and d > 1:
+        dst *= dst.dtype.type(1.0 / np.sqrt(d))
+
+
+_STRATEGY_FUNCS = {"kron": _fwht_kron, "dense": _fwht_dense, "butterfly": _fwht_butterfly}
+
+
+# --------------------------------------------------------------------------------------
+# Blocked, threaded driver
+# --------------------------------------------------------------------------------------
+
+_pool_lock = threading.Lock()
+_pool_state: dict = {}
+
+
+def _blas_controller():
+    """threadpoolctl's controller for the loaded BLAS libraries, or None without threadpoolctl."""
+    if "blas" not in _pool_state:
+        try:
+            from threadpoolctl import ThreadpoolController  # noqa: PLC0415 (scans libraries)
+        except ImportError:  # then BLAS keeps its own threads and the blocks run in turn
+            _pool_state["blas"] = None
+        else:
+            _pool_state["blas"] = ThreadpoolController().select(user_api="blas")
+    return _pool_state["blas"]
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """A process-wide pool of worker threads, rebuilt after a fork or to grow."""
+    pool = _pool_state.get("pool")
+    if pool is None or _pool_state.get("pid") != os.getpid() or _pool_state["size"] < workers:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fwht")
+        _pool_state.update(pool=pool, pid=os.getpid(), size=workers)
+    return pool
+
+
+def _n_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _check_block(src, dst, x) -> None:
+    """Raise if the block's input held NaN or Inf, looking at one output column only.
+
+    ``y[:, 0]`` is ``sum(x_row) / sqrt(d)``, accumulated with positive weights
+    in any order, so it is NaN or Inf whenever the row holds a NaN or an Inf
+    (NaN + a = NaN, Inf + finite = Inf, Inf - Inf = NaN). Reading it costs one
+    element per row instead of a pass over the block.
+    """
+    if np.isfinite(dst[:, 0]).all():
+        return
+    if not np.isfinite(src).all():
+        with np.errstate(invalid="ignore", over="ignore"):
+            ensure_finite(x, "x")  # counts and raises the library's standard message
+    raise ValueError(f"the transform of x overflowed {dst.dtype} (|x| up to "
+                     f"{float(np.abs(src).max()):.3g}): pass x.astype(np.float64)")
+
+
+_scratch = threading.local()
+
+
+def _scratch_block(rows: int, d: int, dtype) -> np.ndarray:
+    """A reusable ``(rows, d)`` scratch array, one per thread (no page faults per call)."""
+    dtype = np.dtype(dtype)
+    nbytes = rows * d * dtype.itemsize
+    buf = getattr(_scratch, "buf", None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = _scratch.buf = np.empty(max(nbytes, _BLOCK_BYTES), dtype=np.uint8)
+    return buf[:nbytes].view(dtype).reshape(rows, d)
+
+
+def _parallel_blocks(x2, out2, func, normalize, x_orig, min_rows=1, scratch=True) -> None:
+    """Run ``func`` over row blocks of ``x2`` into ``out2``, on all cores.
+
+    Many small BLAS calls from one thread leave a core idle, and a threaded
+    BLAS inside several Python threads oversubscribes the cores (measured
+    1.5-2x slower), so the blocks go to a pool of Python threads (NumPy drops
+    the GIL inside matmul and ufuncs) while BLAS is held at one thread. The
+    workers take blocks from one shared iterator, so a core slowed down by
+    another process just does fewer of them. ``min_rows`` keeps blocks tall
+    where a large operand is re-read per block (the dense ``d x d`` matrix).
+    """
+    n, d = x2.shape
+    rows = max(min_rows, _BLOCK_BYTES // (d * out2.dtype.itemsize))
+    starts = range(0, n, rows)
+
+    def work(todo):
+        buf = _scratch_block(min(rows, n), d, out2.dtype) if scratch else None
+        for r0 in todo:  # next() on a shared range iterator is atomic under the GIL
+            src, dst = x2[r0:r0 + rows], out2[r0:r0 + rows]
+            with np.errstate(invalid="ignore", over="ignore"):  # _check_block raises instead
+                func(src, dst, None if buf is None else buf[:dst.shape[0]], normalize)
+            _check_block(src, dst, x_orig)
+
+    if len(starts) == 1:
+        work(starts)
+        return
+    ctl = _blas_controller()
+    blas_threads = max((lib.num_threads for lib in ctl.lib_controllers), default=1) if ctl else 1
+    workers = min(blas_threads, _n_cpus(), _MAX_WORKERS, len(starts))
+    if workers <= 1:
+        work(starts)
+        return
+    todo = iter(starts)
+    with _pool_lock, ctl.limit(limits=1):
+        pool = _executor(workers)
+        futures = [pool.submit(work, todo) for _ in range(workers)]
+        errors = [f.exception() for f in futures]  # wait for all before BLAS threads return
+    for err in errors:
+        if err is not None:
+            raise err
+
+
+def fwht(x, normalize: bool = True, strategy: str | None = None):
+    """Fast Walsh-Hadamard transform along the last axis.
+
+    Parameters
+    ----------
+    x : (..., d) array of float16, float32 or float64 (NumPy or CuPy)
+        Vectors on the last axis; ``d`` a power of two from 1 to ``2**16``.
+        Any strides (non-contiguous views are fine).
+    normalize : bool
+        Divide by ``sqrt(d)`` (default), making the transform orthonormal and
+        its own inverse. ``False`` gives the plain +1/-1 sums.
+    strategy : {None, "kron", "dense", "butterfly"}
+        ``None`` (default) picks the fastest measured for ``d``; a name forces
+        one (for benchmarks and tests). "dense" is limited to ``d <= 8192``.
+        Ignored for CuPy input.
+
+    Returns
+    -------
+    y : (..., d) array, same dtype and array module as ``x``
+        ``y = x @ hadamard(d).T / sqrt(d)``, i.e. ``hadamard(d) @ v / sqrt(d)``
+        for each vector ``v``. float16 is computed in float32.
+
+    Raises
+    ------
+    ValueError
+        If ``d`` is not a power of two (or above ``2**16``), ``x`` is empty,
+        0-d or holds NaN or Inf, or ``strategy`` is unknown.
+    TypeError
+        If ``x`` has an integer, bool or complex dtype.
+
+    Notes
+    -----
+    With ``H_1 = [1]`` and ``H_2m = [[H_m, H_m], [H_m, -H_m]]`` the transform is
+    ``y = H_d x / sqrt(d)``; because ``H_d H_d = d I``, the normalized
+    transform undoes itself. The butterfly needs ``d log2 d`` additions
+    instead of the ``d^2`` of the matrix product. For speed in NumPy the
+    default path uses ``H_d = H_f1 (x) ... (x) H_fk`` (see the module notes):
+    about 2-3x the time of ``np.copyto`` on a large float32 array at
+    ``d = 128 ... 4096`` on a 2-core machine (``benchmarks/fwht_cpu.py``),
+    against 7-150x for the dense product. It runs on all cores and holds the
+    BLAS thread count at 1 meanwhile (``threadpoolctl``). NaN and Inf in ``x``
+    are detected after the transform, block by block, from ``y[..., 0]``
+    (the scaled sum of each vector, which they always make non-finite), so
+    valid input pays no separate pass. A finite ``x`` whose transform
+    overflows also raises.
+
+    Examples
+    --------
+    >>> fwht(np.array([1.0, 0.0, 0.0, 0.0]))
+    array([0.5, 0.5, 0.5, 0.5])
+    >>> fwht(np.array([1.0, 2.0, 3.0, 4.0]), normalize=False)
+    array([10., -2., -4.,  0.])
+    """
+    if is_cupy_array(x):
+        from .gpu import fwht_gpu  # noqa: PLC0415 (CuPy only when a CuPy array arrives)
+
+        return fwht_gpu(x, normalize=normalize)
+    x = as_float_array(x, "x", check_finite=False)  # finiteness: checked per block below
+    d = check_power_of_two(x.shape[-1], "d (the last axis of x)", max_value=_MAX_D)
+    if strategy is None:
+        strategy = _AUTO_STRATEGY[d]
+    func = _STRATEGY_FUNCS.get(strategy)
+    if func is None:
+        raise ValueError(f"strategy must be None (automatic) or one of {STRATEGIES}, "
+                         f"got {strategy!r}")
+    if strategy == "dense" and d > _MAX_DENSE_D:
+        raise ValueError(f"strategy='dense' needs a d x d matrix and is limited to "
+                         f"d <= {_MAX_DENSE_D}, got d = {d}: use strategy='kron' or None")
+    work_dtype = np.float32 if x.dtype == np.float16 else x.dtype
+    x2 = x.reshape(-1, d)  # a view whenever the strides allow it
+    if x2.dtype != work_dtype:
+        x2 = x2.astype(work_dtype)
+    out = np.empty(x.shape, dtype=work_dtype)
+    dense = strategy == "dense"  # tall blocks, so that each pass over H does more rows
+    _parallel_blocks(x2, out.reshape(-1, d), func, bool(normalize), x,
+                     min_rows=256 if dense else 1, scratch=not dense)
+    return out.astype(x.dtype, copy=False)
