@@ -28,5 +28,8 @@ test: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/python tools/execute_notebooks.py
 
+exercises: $(STAMP)
+	$(BIN)/python tools/make_exercises.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

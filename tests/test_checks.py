@@ -24,14 +24,9 @@ def stub(*args, **kwargs):
     raise NotImplementedError("your code here")
 
 
-def verdict_of(checker, *fns, capsys=None):
-    v = checker(*fns)
-    assert isinstance(v, checks.Verdict)
-    return v
-
-
 def assert_passes(checker, *fns):
     v = checker(*fns)
+    assert isinstance(v, checks.Verdict)
     assert v.status == PASSED, v.message
     assert bool(v)
 
@@ -146,7 +141,8 @@ def test_uniform_dequantize():
 
 
 def test_bits_per_value():
-    assert_passes(checks.check_bits_per_value, lambda d, bits, side_bits=32: bits + 2 * side_bits / d)
+    assert_passes(checks.check_bits_per_value,
+                  lambda d, bits, side_bits=32: bits + 2 * side_bits / d)
     assert_fails(checks.check_bits_per_value, lambda d, bits, side_bits=32: bits + side_bits / d,
                  hint="lo and scale")
     assert_fails(checks.check_bits_per_value, lambda d, bits, side_bits=32: bits + 2 * side_bits,
@@ -656,3 +652,11 @@ def test_roundtrip():
 @pytest.mark.parametrize("name", [n for n in checks.__all__ if n.startswith("check_")])
 def test_checkers_have_docstrings(name):
     assert getattr(checks, name).__doc__
+
+
+def test_butterfly_stage_that_also_mutates_its_input():
+    def mutates_and_returns(x, h):
+        x[:] = stage_ok(x, h)
+        return x
+
+    assert_fails(checks.check_butterfly_stage, mutates_and_returns, hint="out of place")

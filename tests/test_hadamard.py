@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 import types
 
@@ -12,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from turboquant_lab import hadamard as hmod
 from turboquant_lab.hadamard import (
     STRATEGIES,
     fwht,
@@ -21,6 +21,9 @@ from turboquant_lab.hadamard import (
     hadamard,
     hadamard_op_counts,
 )
+
+# the module itself (the package re-exports the function hadamard under the same name)
+hmod = importlib.import_module("turboquant_lab.hadamard")
 
 EPS32 = np.finfo(np.float32).eps
 EPS64 = np.finfo(np.float64).eps
@@ -221,6 +224,29 @@ def test_input_is_not_modified():
         fwht(x, strategy=strategy)
         fwht_stages(x)
     np.testing.assert_array_equal(x, keep)
+
+
+def test_out_argument():
+    x = np.random.default_rng(9).standard_normal((3000, 128)).astype(np.float32)  # 1.5 MiB
+    expected = fwht(x)
+    for strategy in [None, *STRATEGIES]:
+        out = np.full_like(x, np.nan)
+        assert fwht(x, strategy=strategy, out=out) is out
+        np.testing.assert_allclose(out, expected, atol=1e-5)
+    x16 = x[:4].astype(np.float16)
+    out16 = np.empty_like(x16)
+    assert fwht(x16, out=out16) is out16
+    np.testing.assert_array_equal(out16, fwht(x16))
+    with pytest.raises(ValueError, match="overlap"):
+        fwht(x, out=x)
+    with pytest.raises(ValueError, match="shape"):
+        fwht(x, out=np.empty((3000, 64), np.float32))
+    with pytest.raises(ValueError, match="dtype"):
+        fwht(x, out=np.empty_like(x, dtype=np.float64))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        fwht(x[:, :64], out=np.empty((128, 3000), np.float32)[:64].T)
+    with pytest.raises(TypeError, match="NumPy array"):
+        fwht(x, out=[0.0] * 128)
 
 
 # ------------------------------------------------------------------ the stage trace

@@ -280,11 +280,19 @@ def test_pad_to_power_of_two():
 
 def test_sign_flip_app_builds_and_reacts():
     app = sign_flip_app()
-    (name, bits, seed), transform, out = app.children[0].children, app.children[1], app.children[2]
-    name.value = "e_1"
+    (name, bits, seed), transform = app.children[0].children, app.children[1]
+    first = app.shown["result"]
+    assert (first.input_name, first.transform, first.bits) == ("constant", "H", 2)
+    assert first.max_over_mean == pytest.approx(64.0)                 # a fixed H makes a spike
     transform.value = "D2 H D1"
+    assert app.shown["result"].max_over_mean < 10                     # the signs spread it
+    name.value = "e_1"
     bits.value = 3
-    assert out is not None
+    seed.value = 4
+    shown = app.shown["result"]
+    assert (shown.input_name, shown.transform, shown.bits, shown.seed) == ("e_1", "D2 H D1", 3, 4)
+    np.testing.assert_allclose(np.abs(shown.y), 1 / 8, rtol=1e-12)
+    assert shown.mse == pytest.approx(shown.mean_mse)                 # e_1: the same error every draw
 
 
 def test_lesson_06_draw_functions_run():

@@ -97,7 +97,8 @@ def test_unused_high_bits_are_zero():
 def test_non_contiguous_and_lists():
     codes = np.random.default_rng(2).integers(0, 16, size=(6, 40)).astype(np.uint8)
     view = codes[::2, ::3]
-    np.testing.assert_array_equal(pack_bits(view, 4), pack_bits_reference(np.ascontiguousarray(view), 4))
+    expected = pack_bits_reference(np.ascontiguousarray(view), 4)
+    np.testing.assert_array_equal(pack_bits(view, 4), expected)
     np.testing.assert_array_equal(pack_bits([1, 2, 3], 2), [1 | 2 << 2 | 3 << 4])
 
 
@@ -141,7 +142,8 @@ def test_code_out_of_range(bad, bits):
         pack_bits(codes, bits)
 
 
-@pytest.mark.parametrize("codes", [np.zeros(4, np.float32), np.zeros(4, bool), np.zeros(4, complex)])
+@pytest.mark.parametrize("codes", [np.zeros(4, np.float32), np.zeros(4, bool),
+                                   np.zeros(4, complex)])
 def test_non_integer_codes(codes):
     with pytest.raises(TypeError, match="codes"):
         pack_bits(codes, 2)

@@ -1,4 +1,4 @@
-"""TurboQuantMSE: distortion against the codebook's prediction, the plain oracle, storage, errors."""
+"""TurboQuantMSE: distortion vs the codebook's prediction, the plain oracle, storage, errors."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -136,7 +136,8 @@ def test_bucketize_equals_searchsorted_exactly(bits):
     t = np.concatenate([near, rng.standard_normal(20_000).astype(np.float32) * 1.5,
                         np.float32([0.0, -0.0, 20.0, -20.0])])
     np.testing.assert_array_equal(bucketize(t, b), bucketize_reference(t, b))
-    np.testing.assert_array_equal(bucketize(t, b), np.searchsorted(b, t.astype(np.float64), "right"))
+    np.testing.assert_array_equal(bucketize(t, b),
+                                  np.searchsorted(b, t.astype(np.float64), side="right"))
     np.testing.assert_array_equal(bucketize(t, b), lloyd_max_codebook(bits, 128).quantize(t))
 
 

@@ -105,7 +105,7 @@ def strip_solution(source: str, where: str = "cell") -> str:
 
 
 def strip_answer(source: str, where: str = "cell") -> str:
-    """Replace every ``<!-- BEGIN ANSWER -->`` ... ``<!-- END ANSWER -->`` block by the answer stub."""
+    """Replace each ``<!-- BEGIN ANSWER -->`` ... ``<!-- END ANSWER -->`` block by the stub."""
     stripped = _ANSWER_RE.sub(ANSWER_STUB, source)
     if BEGIN_ANSWER in stripped or END_ANSWER in stripped:
         raise SolutionMarkerError(f"{where}: an answer block is not closed (or not opened)")

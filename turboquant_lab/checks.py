@@ -33,6 +33,7 @@ or without a trailing semicolon; the tests use the returned object.
 
 Examples
 --------
+>>> import numpy as np
 >>> def levels(lo, hi, bits):
 ...     return lo + np.arange(2 ** bits) * (hi - lo) / (2 ** bits - 1)
 >>> verdict = check_levels(levels)  # doctest: +ELLIPSIS
@@ -150,7 +151,7 @@ class _Failure(Exception):
 
 
 def _wrap(text: str) -> str:
-    return textwrap.fill(str(text), width=78, break_long_words=False, break_on_hyphens=False)
+    return textwrap.fill(str(text), width=86, break_long_words=False, break_on_hyphens=False)
 
 
 def _field(label: str, text: str) -> str:
@@ -343,7 +344,7 @@ def _rng(seed: int) -> np.random.Generator:
 
 @_checker("levels")
 def check_levels(levels):
-    """Check ``levels(lo, hi, bits)``: the ``2**bits`` evenly spaced levels from ``lo`` to ``hi``."""
+    """Check ``levels(lo, hi, bits)``: the ``2**bits`` evenly spaced levels from lo to hi."""
     cases = [(-1.0, 1.0, 2), (0.0, 10.0, 3), (-3.0, 5.0, 1), (-0.5, 2.5, 4), (0.0, 1.0, 8),
              (2.0, 2.0, 2)]
     for lo, hi, bits in cases:
@@ -384,7 +385,7 @@ def _quantize_cases():
 
 @_checker("uniform_quantize")
 def check_uniform_quantize(uniform_quantize):
-    """Check ``uniform_quantize(x, bits) -> (codes, lo, scale)`` against the library's min-max quantizer."""
+    """Check ``uniform_quantize(x, bits) -> (codes, lo, scale)`` against the library."""
     for case, x, bits in _quantize_cases():
         q = uniform.uniform_quantize(x, bits)
         out = _call(uniform_quantize, x, bits, case=case)
@@ -449,7 +450,8 @@ def check_uniform_dequantize(uniform_dequantize):
             (q.lo + q.codes / q.scale if q.scale else np.nan,
              "multiply the codes by scale (the slot width), don't divide."),
             (q.lo + (q.codes.astype(np.int64) + 0.5) * q.scale,
-             "codes mark the levels themselves, not the middle of a slot: x_hat = lo + codes * scale."),
+             "codes mark the levels themselves, not the middle of a slot: "
+             "x_hat = lo + codes * scale."),
         ], hint="x_hat = lo + codes * scale (convert codes to float first).")
         if np.max(np.abs(got - x)) > q.scale / 2 + 1e-9:
             raise _Failure("an error is larger than half a slot", case=case,
@@ -459,7 +461,7 @@ def check_uniform_dequantize(uniform_dequantize):
 
 @_checker("bits_per_value")
 def check_bits_per_value(bits_per_value):
-    """Check ``bits_per_value(d, bits, side_bits=32)``: stored bits per coordinate, lo and scale included."""
+    """Check ``bits_per_value(d, bits, side_bits=32)``: bits per value, lo and scale included."""
     cases = [(64, 2, 32), (64, 4, 32), (128, 3, 32), (4096, 2, 32), (16, 8, 32), (64, 2, 16),
              (1, 1, 32)]
     for d, bits, side in cases:
@@ -503,14 +505,15 @@ def check_wasted_slots(wasted_slots):
         _expect(got, expected, case, detectors=[
             (n - expected, "you counted the levels that are used; wasted = 2**bits - used."),
             (expected - 1, f"there are 2**bits = {n} levels, not 2**bits - 1."),
-            (expected + 1, f"there are 2**bits = {n} levels (codes 0 .. {n - 1}), not 2**bits + 1."),
+            (expected + 1, f"there are 2**bits = {n} levels (codes 0 .. {n - 1}), "
+                           f"not 2**bits + 1."),
         ], hint="quantize x, count the distinct codes (np.unique), subtract from 2**bits.")
     return "Checked 2, 3 and 4 bits, outlier vectors, a Gaussian vector and a constant vector."
 
 
 @_checker("worst_case_ratio")
 def check_worst_case_ratio(worst_case_ratio):
-    """Check ``worst_case_ratio(x, bits)``: max over a batch of ``|x - x_hat| / scale`` (at most 0.5)."""
+    """Check ``worst_case_ratio(x, bits)``: max over a batch of ``|x - x_hat| / scale`` (<= 0.5)."""
     cases = [
         ("x = tql.make_kv_vectors(200, 64, seed=1), bits = 2",
          data.make_kv_vectors(200, 64, seed=1).astype(np.float64), 2),
@@ -528,8 +531,8 @@ def check_worst_case_ratio(worst_case_ratio):
             (float(np.max(err) / np.max(q.scale)), "divide each vector's errors by its own "
                                                    "scale: err / scale[:, None]."),
             (float(np.mean(err / q.scale[:, None])), "the worst case is the max, not the mean."),
-            (lambda g: g > 0.5 + 1e-9, "rounding to the nearest level is never more than half "
-                                       "a slot off: check your reconstruction (round, don't floor)."),
+            (lambda g: g > 0.5 + 1e-9, "rounding to the nearest level is never more than half a "
+                                       "slot off: check your reconstruction (round, not floor)."),
         ], hint="ratio = max over vectors and coordinates of |x - x_hat| / scale of that vector.")
     return ("Matches the library on three batches (2, 3, 4 bits); the worst case stays below "
             "0.5 x scale.")
@@ -542,8 +545,9 @@ def check_normal_mse(normal_mse):
     for n_out, seed, bits in [(5, 0, 2), (5, 0, 4), (3, 4, 3), (0, 1, 3)]:
         x = data.make_kv_vectors(100, 64, n_outliers=n_out, seed=seed).astype(np.float64)
         ch = data.kv_outlier_channels(64, n_outliers=n_out, seed=seed)
-        case = (f"x = tql.make_kv_vectors(100, 64, n_outliers={n_out}, seed={seed}), bits = {bits}, "
-                f"outlier_channels = tql.kv_outlier_channels(64, n_outliers={n_out}, seed={seed})")
+        case = (f"x = tql.make_kv_vectors(100, 64, n_outliers={n_out}, seed={seed}), "
+                f"bits = {bits}, outlier_channels = "
+                f"tql.kv_outlier_channels(64, n_outliers={n_out}, seed={seed})")
         cases.append((case, x, bits, ch))
     for case, x, bits, ch in cases:
         sq = (x - uniform.uniform_dequantize(uniform.uniform_quantize(x, bits))) ** 2
@@ -592,7 +596,7 @@ def check_max_over_mean(max_over_mean):
 
 @_checker("haar_rotation")
 def check_haar_rotation(haar_rotation):
-    """Check ``haar_rotation(d, seed)``: QR of a Gaussian matrix with the sign fix (the library's draw)."""
+    """Check ``haar_rotation(d, seed)``: QR of a Gaussian matrix with the sign fix."""
     for d, seed in [(1, 0), (2, 1), (5, 3), (16, 0), (64, 7)]:
         case = f"d = {d}, seed = {seed}"
         expected = rotation.random_orthogonal(d, seed=seed)
@@ -667,7 +671,8 @@ def check_rotation_errors(rotation_errors):
         _expect(got, expected, case, rtol=1e-6, atol=1e-9, detectors=[
             (_rotation_oracle(m.T, x, y), "rotate the rows with x @ Q.T (that is Q x for each "
                                           "row taken as a column vector), undo with @ Q."),
-            (lambda g: _close(g[0], np.max(np.abs(np.sum((x @ m.T) ** 2, -1) - np.sum(x ** 2, -1)))),
+            (lambda g: _close(g[0], np.max(np.abs(np.sum((x @ m.T) ** 2, -1)
+                                                  - np.sum(x ** 2, -1)))),
              "compare lengths ||Qx|| and ||x|| (np.linalg.norm), not squared lengths."),
             (lambda g: _close(g[2], np.max(np.abs(x @ m.T @ np.linalg.inv(m).T - x)), 1e-6, 1e-6),
              "undo with the transpose Q.T, not with np.linalg.inv(Q): the point is that the "
@@ -712,8 +717,8 @@ def check_fraction_positive(fraction_positive_q00):
                "rng = np.random.default_rng(seed).")
             raise _Failure(problem="the fraction is off by more than the sampling noise (0.1)",
                            case=case, expected=expected, got=got, hint=hint)
-    return ("With the sign fix Q[0, 0] > 0 about half the time; without it, as the library's "
-            "LAPACK returns it, (almost) never.")
+    return ("Matches the library's draws: with the sign fix Q[0, 0] > 0 about half the time, "
+            "without it (np.linalg.qr's Q as it comes) almost never.")
 
 
 # ======================================================================================
@@ -789,12 +794,13 @@ def check_empirical_sigma(empirical_sigma):
         ], "collect (Q @ u)[0] for n_rotations Haar rotations Q and return np.std of them.")
         raise _Failure("sigma is far from 1/sqrt(d)", case=case, expected=target, got=got,
                        hint=hint)
-    return "sigma is within sampling noise of 1/sqrt(d) for a spike, an outlier vector and a flat one."
+    return ("sigma is within sampling noise of 1/sqrt(d) for a spike, an outlier vector and a "
+            "flat one.")
 
 
 @_checker("coordinate_pdf")
 def check_coordinate_pdf(coordinate_pdf):
-    """Check ``coordinate_pdf(x, d)``: the exact density of one coordinate of a uniform unit vector."""
+    """Check ``coordinate_pdf(x, d)``: the density of a coordinate of a uniform unit vector."""
     for d in (2, 3, 4, 16, 128):
         grid = np.linspace(-0.95, 0.95, 39) if d < 32 else np.linspace(-0.4, 0.4, 41)
         case = f"x = np.linspace({grid[0]}, {grid[-1]}, {grid.size}), d = {d}"
@@ -861,7 +867,7 @@ def _stage_variants(x, h):
 
 @_checker("butterfly_stage")
 def check_butterfly_stage(butterfly_stage):
-    """Check ``butterfly_stage(x, h)`` against ``tql.fwht_stages``: pairs ``(i, i + h)`` -> ``(a + b, a - b)``."""
+    """Check ``butterfly_stage(x, h)`` against ``tql.fwht_stages``: ``(a, b) -> (a + b, a - b)``."""
     x8 = np.arange(1.0, 9.0)
     r16 = np.round(_rng(0).standard_normal(16), 2)
     for name, x in [("np.arange(1.0, 9.0)", x8), ("np.round(np.random.default_rng(0)"
@@ -879,15 +885,19 @@ def check_butterfly_stage(butterfly_stage):
                                hint="work out of place: build a new array (y = x.copy(), or "
                                     "np.empty_like(x)) and return it; leave x as it was.")
             got = _array(got, case, "the stage", shape=inp.shape)
-            swapped, adjacent = _stage_variants(inp, h)
+            swapped, adjacent = _stage_variants(before, h)
             _expect(got, stages[s + 1], case, detectors=[
                 (swapped, "the second output of a butterfly is a - b (the first element minus "
                           "the second), not b - a."),
                 (adjacent, "pair element i with i + h (inside each block of 2h), not with its "
                            "neighbour i + 1." if h > 1 else ""),
-                (inp, "the stage must change x: (a, b) becomes (a + b, a - b)."),
+                (before, "the stage must change x: (a, b) becomes (a + b, a - b)."),
             ], hint=f"for each block start j = 0, 2h, 4h, ... and i in j .. j + h - 1: "
                     f"a, b = x[i], x[i + h]; y[i], y[i + h] = a + b, a - b.")
+            if not np.array_equal(inp, before):
+                raise _Failure("the result is right, but your function also changed its input x",
+                               case=case, hint="work out of place: write into a new array "
+                                               "(y = x.copy()) and leave x as it was.")
     return "Every stage of d = 2, 8 and 16 matches tql.fwht_stages."
 
 
@@ -1122,7 +1132,7 @@ def _nearest(samples, centroids):
 
 @_checker("assign_cells")
 def check_assign_cells(assign_cells):
-    """Check ``assign_cells(samples, centroids)``: the index of the nearest centroid of each sample."""
+    """Check ``assign_cells(samples, centroids)``: the index of each sample's nearest centroid."""
     cb = codebooks.lloyd_max_codebook(2)
     cases = [
         ("samples = np.array([-2.0, -0.1, 0.1, 0.7, 3.0]), centroids = np.array([-1.0, 0.0, 1.0])",
@@ -1346,7 +1356,10 @@ def _tq_reference(x, bits, seed):
 
 @_checker("tq_encode / tq_decode")
 def check_roundtrip(tq_encode, tq_decode):
-    """Check ``tq_encode(x, bits, seed) -> (packed, norms)`` and ``tq_decode(packed, norms, bits, d, seed)``."""
+    """Check ``tq_encode(x, bits, seed) -> (packed, norms)`` and its inverse ``tq_decode``.
+
+    ``tq_decode(packed, norms, bits, d, seed) -> x_hat``.
+    """
     for n, d, n_out, bits, seed in [(500, 64, 0, 2, 0), (500, 128, 5, 3, 1), (300, 64, 0, 4, 2)]:
         x = data.make_kv_vectors(n, d, n_outliers=n_out, seed=seed).astype(np.float64)
         case = (f"x = tql.make_kv_vectors({n}, {d}, n_outliers={n_out}, seed={seed}), "
@@ -1366,7 +1379,7 @@ def check_roundtrip(tq_encode, tq_decode):
                            hint="norms = np.linalg.norm(x, axis=-1): the length of each vector.")
         got_codes = packing.unpack_bits(p.astype(np.uint8), bits, d)
         wrong = float(np.mean(got_codes != codes))
-        if wrong > 1e-3:  # float32 vs float64 rounding may flip a code on a boundary, not more
+        if wrong > 5e-3:  # rounding (float32, float16 norms) may flip codes on a boundary
             t = math.sqrt(d) * rotation.RandomizedHadamard(d, seed=seed).forward(
                 x / np.linalg.norm(x, axis=-1, keepdims=True))
             cb = codebooks.lloyd_max_codebook(bits, d)

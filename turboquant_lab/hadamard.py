@@ -445,7 +445,7 @@ def _parallel_blocks(x2, out2, func, normalize, x_orig, min_rows=1, scratch=True
             raise err
 
 
-def fwht(x, normalize: bool = True, strategy: str | None = None):
+def fwht(x, normalize: bool = True, strategy: str | None = None, *, out=None):
     """Fast Walsh-Hadamard transform along the last axis.
 
     Parameters
@@ -460,20 +460,28 @@ def fwht(x, normalize: bool = True, strategy: str | None = None):
         ``None`` (default) picks the fastest measured for ``d``; a name forces
         one (for benchmarks and tests). "dense" is limited to ``d <= 8192``.
         Ignored for CuPy input.
+    out : ndarray, optional
+        Where to write the result: C-contiguous, ``x``'s shape and dtype, not
+        overlapping ``x`` (no in-place transform). Reusing one saves allocating
+        (and page-faulting) a fresh array per call, about one ``np.copyto`` of
+        the array on a large input.
 
     Returns
     -------
     y : (..., d) array, same dtype and array module as ``x``
         ``y = x @ hadamard(d).T / sqrt(d)``, i.e. ``hadamard(d) @ v / sqrt(d)``
-        for each vector ``v``. float16 is computed in float32.
+        for each vector ``v``. float16 is computed in float32. ``out`` when given.
 
     Raises
     ------
     ValueError
         If ``d`` is not a power of two (or above ``2**16``), ``x`` is empty,
-        0-d or holds NaN or Inf, or ``strategy`` is unknown.
+        0-d or holds NaN or Inf, ``strategy`` is unknown, or ``out`` does not
+        fit (then nothing is computed; after a NaN/Inf error its content is
+        undefined).
     TypeError
-        If ``x`` has an integer, bool or complex dtype.
+        If ``x`` has an integer, bool or complex dtype, or ``out`` is not an
+        ndarray.
 
     Notes
     -----
@@ -501,7 +509,11 @@ def fwht(x, normalize: bool = True, strategy: str | None = None):
     if is_cupy_array(x):
         from .gpu import fwht_gpu  # noqa: PLC0415 (CuPy only when a CuPy array arrives)
 
-        return fwht_gpu(x, normalize=normalize)
+        y = fwht_gpu(x, normalize=normalize)
+        if out is None:
+            return y
+        out[...] = y
+        return out
     x = as_float_array(x, "x", check_finite=False)  # finiteness: checked per block below
     d = check_power_of_two(x.shape[-1], "d (the last axis of x)", max_value=_MAX_D)
     if strategy is None:
@@ -513,12 +525,31 @@ def fwht(x, normalize: bool = True, strategy: str | None = None):
     if strategy == "dense" and d > _MAX_DENSE_D:
         raise ValueError(f"strategy='dense' needs a d x d matrix and is limited to "
                          f"d <= {_MAX_DENSE_D}, got d = {d}: use strategy='kron' or None")
+    if out is not None:
+        _check_out(out, x)
     work_dtype = np.float32 if x.dtype == np.float16 else x.dtype
     x2 = x.reshape(-1, d)  # a view whenever the strides allow it
     if x2.dtype != work_dtype:
         x2 = x2.astype(work_dtype)
-    out = np.empty(x.shape, dtype=work_dtype)
+    y = out if out is not None and out.dtype == work_dtype else np.empty(x.shape, work_dtype)
     dense = strategy == "dense"  # tall blocks, so that each pass over H does more rows
-    _parallel_blocks(x2, out.reshape(-1, d), func, bool(normalize), x,
+    _parallel_blocks(x2, y.reshape(-1, d), func, bool(normalize), x,
                      min_rows=256 if dense else 1, scratch=not dense)
-    return out.astype(x.dtype, copy=False)
+    if out is not None:
+        if y is not out:  # float16: computed in float32
+            np.copyto(out, y, casting="unsafe")
+        return out
+    return y.astype(x.dtype, copy=False)
+
+
+def _check_out(out, x) -> None:
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a NumPy array like x, got {type(out).__name__}")
+    if out.shape != x.shape or out.dtype != x.dtype:
+        raise ValueError(f"out must have x's shape {x.shape} and dtype {x.dtype}, got "
+                         f"{out.shape} {out.dtype}: use np.empty_like(x)")
+    if not (out.flags.c_contiguous and out.flags.writeable):
+        raise ValueError("out must be a writeable C-contiguous array: use np.empty_like(x)")
+    if np.may_share_memory(out, x):
+        raise ValueError("out must not overlap x (fwht does not transform in place): "
+                         "pass a separate array, e.g. np.empty_like(x)")

@@ -31,6 +31,7 @@ For ``bits = 1`` this is ``np.packbits(..., bitorder="little")``; for
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 from math import gcd
 
 import numpy as np
@@ -61,7 +62,7 @@ def _as_int_array(codes, name: str):
     return xp, codes
 
 
-def _check_code_range(xp, codes, bits: int) -> None:
+def _check_code_range(codes, bits: int) -> None:
     if codes.size == 0:
         return
     top = (1 << bits) - 1
@@ -69,10 +70,12 @@ def _check_code_range(xp, codes, bits: int) -> None:
     lo = int(codes.min()) if codes.dtype.kind == "i" else 0
     if lo < 0 or hi > top:
         bad = lo if lo < 0 else hi
-        raise ValueError(f"codes must lie in [0, {top}] for bits={bits} (the max is 2**bits - 1 = {top}), "
+        raise ValueError(f"codes must lie in [0, {top}] for bits={bits} "
+                         f"(the max is 2**bits - 1 = {top}), "
                          f"got a code {bad}: use more bits or clip the codes")
 
 
+@lru_cache(maxsize=None)
 def _lane_mask(lane: int, width: int) -> np.uint64:
     """A uint64 whose every ``lane``-bit lane has its low ``width`` bits set."""
     m = 0
@@ -86,7 +89,7 @@ _LITTLE = sys.byteorder == "little"
 
 
 def _compress(w, bits: int):
-    """uint64 words holding 8 codes one per byte -> the same 8 codes packed in the low ``8*bits`` bits.
+    """uint64 words of 8 codes, one per byte -> the 8 codes packed in the low ``8*bits`` bits.
 
     Three halving steps: merge the two ``bits``-wide codes of each 16-bit lane,
     then the two ``2*bits``-wide fields of each 32-bit lane, then the two halves.
@@ -125,7 +128,7 @@ def _superblock(bits: int) -> int:
 
 
 def _pack_words(codes2d, bits: int):
-    """Word-parallel packing of a C-contiguous ``(rows, n)`` uint8 array, ``n`` a multiple of ``64``."""
+    """Word-parallel packing of a C-contiguous ``(rows, n)`` uint8 array, ``n`` a multiple of 64."""
     xp = get_xp(codes2d)
     rows = codes2d.shape[0]
     w = _compress(codes2d.reshape(-1).view(np.uint64), bits)
@@ -256,7 +259,7 @@ def _pack_unchecked(codes, bits: int, *, bytewise: bool = False):
 
 
 def _unpack_unchecked(packed, bits: int, n: int, *, bytewise: bool = False):
-    """Unpack ``(..., ceil(n * bits / 8))`` uint8 bytes into ``(..., n)`` uint8 codes (no validation)."""
+    """Unpack ``(..., ceil(n * bits / 8))`` uint8 bytes into ``(..., n)`` uint8 codes, unchecked."""
     xp = get_xp(packed)
     batch = tuple(packed.shape[:-1])
     if bits == 8:
@@ -343,8 +346,8 @@ def pack_bits(codes, bits: int):
     array([5, 3, 7, 1], dtype=uint8)
     """
     bits = check_bits(bits, "bits")
-    xp, codes = _as_int_array(codes, "codes")
-    _check_code_range(xp, codes, bits)
+    _, codes = _as_int_array(codes, "codes")
+    _check_code_range(codes, bits)
     return _pack_unchecked(codes, bits)
 
 
@@ -384,7 +387,6 @@ def unpack_bits(packed, bits: int, n: int):
     array([5, 3, 7, 1], dtype=uint8)
     """
     bits = check_bits(bits, "bits")
-    xp = get_xp(packed)
     if not hasattr(packed, "dtype"):
         raise TypeError("packed must be a uint8 array as returned by pack_bits, "
                         f"got {type(packed).__name__}")
@@ -403,7 +405,6 @@ def unpack_bits(packed, bits: int, n: int):
         raise ValueError(f"packed has {packed.shape[-1]} bytes per row, but n={n} codes of "
                          f"bits={bits} take ceil(n * bits / 8) = {expected}: pass the n and bits "
                          f"used with pack_bits")
-    del xp
     return _unpack_unchecked(packed, bits, n)
 
 

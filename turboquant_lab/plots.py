@@ -691,4 +691,159 @@ def draw_pipeline_comparison(axes, result):
 # ---- end lessons 07-08 ------------------------------------------------------
 
 # ---- lessons 09-11 ----------------------------------------------------------
+# -- lessons 10-11: inner products and QJL, real KV caches --------------------
+EXACT_COLOR = "#333333"    # exact scores / weights (lessons 10-11)
+MSE_COLOR = NORMAL_COLOR   # TurboQuantMSE
+PROD_COLOR = "#8172b2"     # TurboQuantProd (MSE + QJL)
+UNIFORM_COLOR = "#dd8452"  # naive uniform
+
+
+def draw_inner_product_stats(axes, stats):
+    """Lesson 10: bias (left) and mean squared error (right) of inner-product estimates against bits.
+
+    Parameters
+    ----------
+    axes : pair of matplotlib Axes or None
+    stats : InnerProductStats
+        From :func:`turboquant_lab.widgets.compute_inner_product_stats`.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    ax, ax2 = axes
+    b = stats.bits
+    ax.axhline(1.0, color=LEVEL_COLOR, lw=0.8, ls=":")
+    ax.plot(b, stats.one_minus_D, "--", color=MSE_COLOR, alpha=0.6, label="1 - D(b) (predicted)")
+    ax.plot(b, stats.mse_ratio, "o", color=MSE_COLOR, label="MSE quantizer (measured)")
+    ax.plot(b, stats.prod_ratio, "s", color=PROD_COLOR, label="prod quantizer (measured)")
+    ax.set(xlabel="total bits per coordinate", ylabel="mean estimate / mean <x, y>",
+           title="bias: is the estimate shrunk?", xticks=b)
+    ax.legend(fontsize=8, loc="lower right")
+    ax2.semilogy(b, stats.mse_sq_error, "o-", color=MSE_COLOR, label="MSE quantizer")
+    ax2.semilogy(b, stats.prod_sq_error, "s-", color=PROD_COLOR, label="prod quantizer")
+    ax2.semilogy(b, stats.prod_variance_bound, "--", color=PROD_COLOR, alpha=0.6,
+                 label="bound pi/(2d) D(b-1)")
+    ax2.semilogy(b, stats.paper_bound, ":", color=EXACT_COLOR, label="paper: sqrt(3) pi^2 / (d 4^b)")
+    ax2.set(xlabel="total bits per coordinate", ylabel="E (estimate - <x, y>)^2",
+            title=f"spread (unit vectors, d = {stats.d})", xticks=b)
+    ax2.legend(fontsize=8)
+    return axes
+
+
+def draw_attention_demo(axes, demo):
+    """Lesson 10: estimated vs exact scores (left) and the heaviest attention weights (right).
+
+    Parameters
+    ----------
+    axes : pair of matplotlib Axes or None
+    demo : AttentionDemo
+        From :func:`turboquant_lab.widgets.compute_attention_demo`.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    ax, ax2 = axes
+    s = demo.scores
+    lim = [s.min(), s.max()]
+    ax.scatter(s, demo.scores_prod, s=4, color=PROD_COLOR, alpha=0.35,
+               label=f"prod estimate (slope {demo.slope_prod:.2f})")
+    ax.scatter(s, demo.scores_mse, s=4, color=MSE_COLOR, alpha=0.5,
+               label=f"MSE keys (slope {demo.slope_mse:.2f})")
+    ax.plot(lim, lim, color=EXACT_COLOR, lw=1, label="exact (slope 1)")
+    for slope, color in ((demo.slope_mse, MSE_COLOR), (demo.slope_prod, PROD_COLOR)):
+        ax.plot(lim, [slope * v for v in lim], color=color, lw=1.2, ls="--")
+    ax.set(xlabel="exact score <q, k>", ylabel="estimated score",
+           title=f"{len(s)} keys, {demo.bits} bits per coordinate")
+    ax.legend(fontsize=8, markerscale=3)
+    top = demo.top
+    x = np.arange(len(top))
+    w = 0.27
+    ax2.bar(x - w, demo.weights[top], w, color=EXACT_COLOR, label="exact")
+    ax2.bar(x, demo.weights_mse[top], w, color=MSE_COLOR, label="MSE keys")
+    ax2.bar(x + w, demo.weights_prod[top], w, color=PROD_COLOR, label="prod scores")
+    ax2.set_xticks(x, [str(i) for i in top], fontsize=7, rotation=90)
+    ax2.set(xlabel="key index (heaviest exact weights first)", ylabel="attention weight",
+            title="softmax weights")
+    ax2.legend(fontsize=8)
+    return axes
+
+
+def draw_channel_profile(ax, rms, title="channel RMS of the keys"):
+    """Lesson 11: an image of the RMS of each channel, one row per (layer, head).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes or None
+    rms : (layers, heads, d) ndarray
+        From :func:`turboquant_lab.widgets.channel_rms`.
+    """
+    ax = _axes(ax, figsize=(8, 4))
+    layers, heads, d = rms.shape
+    im = ax.imshow(rms.reshape(layers * heads, d), aspect="auto", cmap="magma",
+                   interpolation="nearest")
+    for layer in range(1, layers):
+        ax.axhline(layer * heads - 0.5, color="white", lw=0.8)
+    ax.set_yticks([layer * heads + heads / 2 - 0.5 for layer in range(layers)],
+                  [f"layer {layer}" for layer in range(layers)])
+    ax.set(xlabel="channel (coordinate of the head)", title=title)
+    ax.figure.colorbar(im, ax=ax, label="RMS over tokens")
+    return ax
+
+
+def draw_real_head(axes, r):
+    """Lesson 11's app: channel RMS before/after rotation (left), one query's attention (right).
+
+    Parameters
+    ----------
+    axes : pair of matplotlib Axes or None
+    r : RealHead
+        From :func:`turboquant_lab.widgets.compute_real_head`.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    ax, ax2 = axes
+    c = np.arange(len(r.rms))
+    ax.bar(c - 0.2, r.rms, 0.4, color=OUTLIER_COLOR, label="keys")
+    ax.bar(c + 0.2, r.rms_rotated, 0.4, color=ROTATED_COLOR, label="after rotation")
+    ax.plot(c, np.abs(r.mean), "k.", ms=4, label="|channel mean|")
+    ax.set(xlabel="channel", ylabel="RMS over tokens",
+           title=f"layer {r.layer}, head {r.head}")
+    ax.legend(fontsize=8)
+    top = np.argsort(-r.weights, kind="stable")[:15]
+    x = np.arange(len(top))
+    w = 0.27
+    ax2.bar(x - w, r.weights[top], w, color=EXACT_COLOR, label="exact")
+    ax2.bar(x, r.weights_tq[top], w, color=MSE_COLOR, label=f"TurboQuant {r.bits}-bit")
+    ax2.bar(x + w, r.weights_uniform[top], w, color=UNIFORM_COLOR, label=f"uniform {r.bits}-bit")
+    ax2.set_xticks(x, [f"{r.tokens[i]} ({i})" for i in top], fontsize=7, rotation=60, ha="right")
+    ax2.set(ylabel="attention weight",
+            title=f"query token {r.query} ({r.tokens[r.query]!r}): 15 heaviest keys")
+    ax2.legend(fontsize=8)
+    return axes
+
+
+def draw_error_vs_storage(ax, rows, metric="output_rel_error", ylabel="attention output error"):
+    """Lesson 11: an error figure against bits per coordinate (side information included), per method.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes or None
+    rows : list of dict
+        From :func:`turboquant_lab.widgets.compare_kv_quantizers`.
+    """
+    ax = _axes(ax, figsize=(6, 3.2))
+    colors = {"turboquant": MSE_COLOR, "prod": PROD_COLOR, "uniform": UNIFORM_COLOR}
+    names = {"turboquant": "TurboQuant (MSE)", "prod": "TurboQuant prod", "uniform": "naive uniform"}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        rs = sorted((r for r in rows if r["method"] == method), key=lambda r: r["bits_per_coordinate"])
+        x = [r["bits_per_coordinate"] for r in rs]
+        y = [r[metric] for r in rs]
+        ax.semilogy(x, y, "o-", color=colors.get(method), label=names.get(method, method))
+        for r, xi, yi in zip(rs, x, y):
+            ax.annotate(f"{r['bits']}b", (xi, yi), xytext=(3, 3), textcoords="offset points",
+                        fontsize=7)
+    ax.set(xlabel="bits per coordinate (codes + side information)", ylabel=ylabel)
+    ax.margins(x=0.08, y=0.12)
+    ax.legend(fontsize=8)
+    return ax
+
+
 # ---- end lessons 09-11 ------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The TurboQuant MSE pipeline: rotate, quantize each coordinate with a Lloyd-Max codebook, bit-pack.
+"""The TurboQuant MSE pipeline: rotate, quantize each coordinate (Lloyd-Max), bit-pack.
 
 A vector ``x`` in R^d is stored as its norm (float16) and ``bits`` bits per
 coordinate of its rotated direction. Because a random rotation turns every
@@ -126,7 +126,8 @@ def _bucketize(t, thr, out=None, tmp=None):
 def bucketize_reference(t, boundaries) -> np.ndarray:
     """Plain oracle for :func:`bucketize`: ``np.searchsorted`` in float64."""
     t = np.asarray(t, dtype=np.float64)
-    return np.searchsorted(np.asarray(boundaries, dtype=np.float64), t, side="right").astype(np.uint8)
+    b = np.asarray(boundaries, dtype=np.float64)
+    return np.searchsorted(b, t, side="right").astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- block driver
@@ -535,7 +536,8 @@ class TurboQuantMSE:
 
     def _check_encoded(self, enc) -> None:
         if not isinstance(enc, Encoded):
-            raise TypeError(f"decode needs the Encoded returned by encode, got {type(enc).__name__}")
+            raise TypeError(f"decode needs the Encoded returned by encode, "
+                            f"got {type(enc).__name__}")
         if enc.d != self.d or enc.bits != self.bits or enc.d_pad != self.d_pad:
             raise ValueError(f"these codes were made by a quantizer with d={enc.d}, bits={enc.bits}"
                              f" (d_pad={enc.d_pad}) but this one has d={self.d}, bits={self.bits} "
@@ -548,7 +550,8 @@ class TurboQuantMSE:
                 tuple(enc.norms.shape) != tuple(enc.shape):
             raise ValueError(f"Encoded arrays do not match its shape {enc.shape}: codes "
                              f"{tuple(enc.codes.shape)} (expected "
-                             f"{tuple(enc.shape) + (self.n_bytes,)}), norms {tuple(enc.norms.shape)}")
+                             f"{tuple(enc.shape) + (self.n_bytes,)}), "
+                             f"norms {tuple(enc.norms.shape)}")
 
     def decode(self, enc: Encoded):
         """Decode :meth:`encode`'s output back to vectors.
@@ -640,7 +643,7 @@ class TurboQuantMSE:
                        self.rotation, self.fingerprint)
 
     def decode_reference(self, enc: Encoded) -> np.ndarray:
-        """Plain float64 oracle for :meth:`decode`: unpack, centroids, inverse rotation, truncate, scale."""
+        """Plain float64 oracle for :meth:`decode`: levels, inverse rotation, truncation, scale."""
         self._check_encoded(enc)
         codes = unpack_bits_reference(np.asarray(enc.codes), self.bits, self.d_pad)
         y = self.codebook.centroids[codes] / self._sqrt_n

@@ -1441,14 +1441,19 @@ def compute_sign_demo(input_name="constant", transform="H D", bits=2, seed=0, d=
 
 
 def sign_flip_app(d=64):
-    """Input x transform x bits: the output bars, their max/mean and the quantization error."""
+    """Input x transform x bits: the output bars, their max/mean and the quantization error.
+
+    Returns the widget; its ``shown`` attribute is a dict whose ``"result"``
+    is the :class:`SignDemo` on display (what the tests read).
+    """
     name = widgets.Dropdown(options=list(SIGN_INPUTS), value="constant", description="input")
     transform = widgets.ToggleButtons(options=list(SIGN_TRANSFORMS), value="H", description="transform")
     bits = widgets.IntSlider(value=2, min=1, max=4, description="bits")
     seed = widgets.IntSlider(value=0, min=0, max=20, description="sign draw", continuous_update=False)
+    shown = {}
 
     def show(input_name, transform, bits, seed):
-        result = compute_sign_demo(input_name, transform, bits, seed, d=d)
+        result = shown["result"] = compute_sign_demo(input_name, transform, bits, seed, d=d)
         fig, ax = plt.subplots(figsize=(8, 3))
         plots.draw_sign_bars(ax, result)
         plt.show()
@@ -1457,7 +1462,9 @@ def sign_flip_app(d=64):
 
     out = widgets.interactive_output(show, {"input_name": name, "transform": transform,
                                             "bits": bits, "seed": seed})
-    return widgets.VBox([widgets.HBox([name, bits, seed]), transform, out])
+    app = widgets.VBox([widgets.HBox([name, bits, seed]), transform, out])
+    app.shown = shown
+    return app
 
 
 #: The collision demo's three ways of rotating two vectors.
@@ -1964,4 +1971,481 @@ def pipeline_app(n: int = 2000, d: int = 128, seed: int = 0):
 # ---- end lessons 07-08 ------------------------------------------------------
 
 # ---- lessons 09-11 ----------------------------------------------------------
+# -- lessons 10-11: inner products and QJL, real KV caches --------------------
+from dataclasses import dataclass as _dataclass1011  # noqa: E402  (lessons 10-11)
+
+
+def _unit_rows(a):
+    return a / np.linalg.norm(a, axis=-1, keepdims=True)
+
+
+def correlated_pairs(n, d, rng, correlation_noise=1.0):
+    """``n`` pairs of unit vectors ``(x, y)`` with ``y = unit(x + noise / sqrt(d))``: ``<x, y>`` ~ 0.7.
+
+    A shrinkage of the estimate (``E est = a <x, y>``) shows as a mean error
+    only when ``<x, y>`` is not centred at 0, hence correlated pairs.
+    """
+    x = _unit_rows(rng.standard_normal((n, d)))
+    y = _unit_rows(x + correlation_noise * rng.standard_normal((n, d)) / np.sqrt(d))
+    return x.astype(np.float32), y
+
+
+@_dataclass1011
+class InnerProductStats:
+    """Bias and spread of inner-product estimates from the MSE and the prod quantizer (lesson 10).
+
+    Every array has one entry per value of ``bits`` (total bits per coordinate).
+
+    Attributes
+    ----------
+    bits : (k,) int ndarray
+    d : int
+    n_pairs : int
+        Pairs per bit width (``n_quantizers * pairs_per_quantizer``).
+    mse_ratio, prod_ratio : (k,) ndarray
+        ``mean(estimate) / mean(<x, y>)``: 1 for an unbiased estimator.
+    one_minus_D : (k,) ndarray
+        ``1 - D(b)`` of the ``b``-bit codebook: the predicted ``mse_ratio``.
+    mse_bias, prod_bias : (k,) ndarray
+        Mean error ``estimate - <x, y>``.
+    mse_bias_se, prod_bias_se : (k,) ndarray
+        Standard errors of those means (from the per-quantizer means).
+    mse_sq_error, prod_sq_error : (k,) ndarray
+        Mean squared error ``E (estimate - <x, y>)^2``.
+    prod_variance_bound : (k,) ndarray
+        ``pi / (2 d) D(b - 1)`` (:attr:`TurboQuantProd.variance_bound`).
+    paper_bound : (k,) ndarray
+        ``sqrt(3) pi^2 / (d 4^b)`` (the paper's Theorem 2).
+    """
+
+    bits: np.ndarray
+    d: int
+    n_pairs: int
+    mse_ratio: np.ndarray
+    prod_ratio: np.ndarray
+    one_minus_D: np.ndarray
+    mse_bias: np.ndarray
+    prod_bias: np.ndarray
+    mse_bias_se: np.ndarray
+    prod_bias_se: np.ndarray
+    mse_sq_error: np.ndarray
+    prod_sq_error: np.ndarray
+    prod_variance_bound: np.ndarray
+    paper_bound: np.ndarray
+
+
+def compute_inner_product_stats(bits=(1, 2, 3, 4), d=128, n_quantizers=40, pairs_per_quantizer=250,
+                                seed=0) -> InnerProductStats:
+    """Estimate ``<x, y>`` for unit pairs with ``TurboQuantMSE(d, b)`` and ``TurboQuantProd(d, b)``.
+
+    Each bit width uses ``n_quantizers`` quantizers (seeds ``0, 1, ...``: the
+    randomness the theorems average over) and ``pairs_per_quantizer`` fresh
+    pairs from :func:`correlated_pairs` for each. The MSE estimate is
+    ``<x_hat, y>``; the prod estimate is ``TurboQuantProd.inner_product``.
+
+    Returns
+    -------
+    InnerProductStats
+    """
+    from .turboquant import TurboQuantMSE, TurboQuantProd
+
+    bits = np.asarray(list(bits), dtype=int)
+    rng = np.random.default_rng(seed)
+    cols = {k: [] for k in ("mse_ratio", "prod_ratio", "one_minus_D", "mse_bias", "prod_bias",
+                            "mse_bias_se", "prod_bias_se", "mse_sq_error", "prod_sq_error",
+                            "prod_variance_bound", "paper_bound")}
+    for b in bits:
+        e_mse, e_prod, exact, m_mse, m_prod = [], [], [], [], []
+        for s in range(n_quantizers):
+            x, y = correlated_pairs(pairs_per_quantizer, d, rng)
+            mse, prod = TurboQuantMSE(d, int(b), seed=s), TurboQuantProd(d, int(b), seed=s)
+            ex = np.sum(x * y, axis=1)
+            est_mse = np.sum(mse.decode(mse.encode(x)) * y, axis=1)
+            est_prod = np.einsum("ii->i", prod.inner_product(prod.encode(x), y))
+            e_mse.append(est_mse - ex)
+            e_prod.append(est_prod - ex)
+            exact.append(ex)
+            m_mse.append(np.mean(est_mse - ex))
+            m_prod.append(np.mean(est_prod - ex))
+        e_mse, e_prod, exact = map(np.concatenate, (e_mse, e_prod, exact))
+        cols["mse_ratio"].append(np.mean(exact + e_mse) / np.mean(exact))
+        cols["prod_ratio"].append(np.mean(exact + e_prod) / np.mean(exact))
+        cols["one_minus_D"].append(1.0 - mse.expected_mse)
+        cols["mse_bias"].append(np.mean(e_mse))
+        cols["prod_bias"].append(np.mean(e_prod))
+        cols["mse_bias_se"].append(np.std(m_mse, ddof=1) / np.sqrt(n_quantizers))
+        cols["prod_bias_se"].append(np.std(m_prod, ddof=1) / np.sqrt(n_quantizers))
+        cols["mse_sq_error"].append(np.mean(e_mse ** 2))
+        cols["prod_sq_error"].append(np.mean(e_prod ** 2))
+        cols["prod_variance_bound"].append(prod.variance_bound)
+        cols["paper_bound"].append(prod.paper_bound)
+    return InnerProductStats(bits=bits, d=d, n_pairs=n_quantizers * pairs_per_quantizer,
+                             **{k: np.array(v, dtype=float) for k, v in cols.items()})
+
+
+@_dataclass1011
+class AttentionDemo:
+    """One query against a cache of keys: exact scores and the two quantizers' (lesson 10).
+
+    Attributes
+    ----------
+    bits : int
+        Total bits per coordinate of both quantizers.
+    scores, scores_mse, scores_prod : (n,) ndarray
+        Raw inner products ``<q, k_j>``: exact, from ``TurboQuantMSE`` decoded
+        keys, from ``TurboQuantProd.inner_product``.
+    weights, weights_mse, weights_prod : (n,) ndarray
+        ``softmax(scores / sqrt(d))`` of each.
+    top : (n_top,) int ndarray
+        The keys with the largest exact weights, largest first.
+    fidelity_mse, fidelity_prod : AttentionFidelity
+        :func:`~turboquant_lab.attention.attention_fidelity` for this query (values exact).
+    slope_mse, slope_prod : float
+        Least-squares slope (through 0) of estimated against exact scores:
+        about ``1 - D(bits)`` for the MSE keys, about 1 for the prod estimate.
+    """
+
+    bits: int
+    scores: np.ndarray
+    scores_mse: np.ndarray
+    scores_prod: np.ndarray
+    weights: np.ndarray
+    weights_mse: np.ndarray
+    weights_prod: np.ndarray
+    top: np.ndarray
+    fidelity_mse: object
+    fidelity_prod: object
+    slope_mse: float = 1.0
+    slope_prod: float = 1.0
+
+
+def attention_demo_data(n_keys=1024, d=128, seed=0):
+    """Lesson 10's cache: synthetic keys and values with 5 outlier channels, and one N(0, I) query."""
+    from .data import make_kv_vectors
+
+    K = make_kv_vectors(n_keys, d, seed=seed)
+    V = make_kv_vectors(n_keys, d, seed=seed + 1)
+    q = np.random.default_rng([seed, 10]).standard_normal(d)
+    return q, K, V
+
+
+def compute_attention_demo(bits, n_keys=1024, d=128, seed=0, n_top=12) -> AttentionDemo:
+    """Scores and softmax weights of one query from exact, MSE-quantized and prod-quantized keys.
+
+    Parameters
+    ----------
+    bits : int
+        Total bits per coordinate (1-8) for both quantizers: ``TurboQuantMSE(d, bits)``
+        and ``TurboQuantProd(d, bits)`` (``bits - 1`` MSE bits + 1 QJL bit).
+    n_keys, d, seed : int
+        The cache (:func:`attention_demo_data`); the quantizers use ``seed`` too.
+    n_top : int
+        How many of the heaviest keys :attr:`AttentionDemo.top` lists.
+    """
+    from .attention import attention_fidelity, softmax
+    from .turboquant import TurboQuantMSE, TurboQuantProd
+
+    q, K, V = attention_demo_data(n_keys, d, seed)
+    mse, prod = TurboQuantMSE(d, bits, seed=seed), TurboQuantProd(d, bits, seed=seed)
+    K_mse = mse.decode(mse.encode(K))
+    s = K.astype(np.float64) @ q
+    s_mse = K_mse.astype(np.float64) @ q
+    s_prod = prod.inner_product(prod.encode(K), q).astype(np.float64)
+    tau = 1.0 / np.sqrt(d)
+    w = softmax(tau * s)
+    return AttentionDemo(
+        bits=int(bits), scores=s, scores_mse=s_mse, scores_prod=s_prod,
+        weights=w, weights_mse=softmax(tau * s_mse), weights_prod=softmax(tau * s_prod),
+        top=np.argsort(-w, kind="stable")[:n_top],
+        fidelity_mse=attention_fidelity(q, K, V, K_hat=K_mse),
+        fidelity_prod=attention_fidelity(q, K, V, scores_hat=s_prod),
+        slope_mse=float(s @ s_mse / (s @ s)), slope_prod=float(s @ s_prod / (s @ s)),
+    )
+
+
+def attention_demo_app(n_keys=1024, d=128, seed=0):
+    """Lesson 10's app: a bits slider; scores and top attention weights, exact vs MSE vs prod.
+
+    Returns
+    -------
+    ipywidgets.VBox
+    """
+    bits = widgets.IntSlider(value=2, min=1, max=5, description="bits", continuous_update=False)
+    label = widgets.HTML()
+
+    def show(bits):
+        from IPython.display import display
+
+        demo = compute_attention_demo(bits, n_keys=n_keys, d=d, seed=seed)
+        fm, fp = demo.fidelity_mse, demo.fidelity_prod
+        label.value = (f"KL(exact || MSE) = {fm.kl:.3g} nats, KL(exact || prod) = {fp.kl:.3g} nats; "
+                       f"top-8 kept: MSE {fm.topk_agreement:.0%}, prod {fp.topk_agreement:.0%}")
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+        plots.draw_attention_demo(axes, demo)
+        display(fig)
+        plt.close(fig)
+
+    out = widgets.interactive_output(show, {"bits": bits})
+    return widgets.VBox([bits, label, out])
+
+
+def compare_kv_quantizers(Q, K, V, bits=(2, 3, 4), methods=("turboquant", "prod", "uniform"),
+                          quantize_values=True, k=8, seed=0):
+    """Attention fidelity and storage of KV quantizers at the same bits, averaged over heads.
+
+    Parameters
+    ----------
+    Q : (..., m, d) float array
+        Queries (kept exact), one block per head (leading axes = heads).
+    K, V : (..., n, d) float arrays
+        Keys and values, same leading axes.
+    bits : sequence of int
+        Bits per coordinate (codes only; the side information is counted in
+        ``bits_per_coordinate``).
+    methods : sequence of {"turboquant", "prod", "uniform"}
+        ``"turboquant"``: :class:`TurboQuantMSE` keys (decoded) and values.
+        ``"prod"``: :class:`TurboQuantProd` keys (scores from ``inner_product``),
+        values as ``"turboquant"`` (the prod quantizer is for scores only).
+        ``"uniform"``: per-vector min-max uniform keys and values, with ``lo``
+        and ``scale`` stored as float16 (32 bits per vector).
+    quantize_values : bool
+        False keeps ``V`` exact (isolates what the keys do).
+    k : int
+        Top-k size of the agreement.
+    seed : int
+        Seed of the quantizers (one quantizer per method and bits, shared by every head).
+
+    Returns
+    -------
+    list of dict
+        One row per (bits, method): ``bits``, ``method``, ``bits_per_coordinate``
+        (codes and side information, keys), ``key_rel_mse`` and
+        ``value_rel_mse`` (``sum ||x - x_hat||^2 / sum ||x||^2``; for prod the
+        decoded keys), ``predicted_rel_mse`` (the codebook's, turboquant only,
+        else NaN), ``score_rmse``, ``score_bias``, ``kl``, ``output_rel_error``,
+        ``topk_agreement`` (means over heads of :func:`attention_fidelity`).
+    """
+    from .attention import attention_fidelity
+    from .turboquant import TurboQuantMSE, TurboQuantProd
+    from .uniform import uniform_dequantize, uniform_quantize
+
+    Q, K, V = (np.asarray(a, dtype=np.float32) for a in (Q, K, V))
+    d = K.shape[-1]
+    lead = K.shape[:-2]
+    Qh, Kh, Vh = (a.reshape((-1,) + a.shape[-2:]) for a in (Q, K, V))
+    rows = []
+
+    def rel(x, x_hat):
+        return float(np.sum((x - x_hat) ** 2) / np.sum(x.astype(np.float64) ** 2))
+
+    for b in bits:
+        for method in methods:
+            if method == "uniform":
+                def rec(x, b=b):
+                    return uniform_dequantize(uniform_quantize(x, b))
+                K_hat, V_hat = rec(Kh), rec(Vh)
+                bpc, predicted, scores = b + 32 / d, float("nan"), None
+            elif method in ("turboquant", "prod"):
+                mse = TurboQuantMSE(d, b, seed=seed)
+                V_hat = mse.decode(mse.encode(Vh))
+                predicted = mse.expected_mse if method == "turboquant" else float("nan")
+                if method == "turboquant":
+                    enc = mse.encode(Kh)
+                    K_hat, scores = mse.decode(enc), None
+                else:
+                    prod = TurboQuantProd(d, b, seed=seed)
+                    encs = [prod.encode(kh) for kh in Kh]
+                    K_hat = np.stack([prod.decode(e) for e in encs])
+                    scores = [prod.inner_product(e, qh) for e, qh in zip(encs, Qh)]
+                    enc = encs[0]
+                bpc = enc.bits_per_coordinate
+            else:
+                raise ValueError(f'method must be "turboquant", "prod" or "uniform", got {method!r}')
+            fids = []
+            for h in range(Kh.shape[0]):
+                kw = dict(V_hat=V_hat[h] if quantize_values else None, k=k)
+                if scores is None:
+                    kw["K_hat"] = K_hat[h]
+                else:
+                    kw["scores_hat"] = scores[h]
+                fids.append(attention_fidelity(Qh[h], Kh[h], Vh[h], **kw))
+            row = {"bits": int(b), "method": method, "bits_per_coordinate": float(bpc),
+                   "key_rel_mse": rel(Kh, K_hat), "value_rel_mse": rel(Vh, V_hat),
+                   "predicted_rel_mse": float(predicted), "heads": int(np.prod(lead, dtype=int))}
+            for name in ("score_rmse", "score_bias", "kl", "output_rel_error", "topk_agreement"):
+                row[name] = float(np.mean([getattr(f, name) for f in fids]))
+            rows.append(row)
+    return rows
+
+
+def format_comparison(rows, columns=("bits", "method", "bits_per_coordinate", "output_rel_error",
+                                     "kl", "topk_agreement")) -> str:
+    """A plain-text table of :func:`compare_kv_quantizers` rows (3-4 significant digits)."""
+    def fmt(v):
+        if isinstance(v, str):
+            return v
+        if isinstance(v, (int, np.integer)):
+            return str(v)
+        return "nan" if not np.isfinite(v) else f"{v:.4g}"
+
+    cells = [[c for c in columns]] + [[fmt(r[c]) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in cells)
+
+
+def verdict_mse_vs_prod(rows, metric="output_rel_error") -> list:
+    """One sentence per bit width saying which of turboquant (MSE) and prod has the better ``metric``.
+
+    Lower is better for errors and KL; higher for ``topk_agreement``.
+    """
+    higher_better = metric == "topk_agreement"
+    lines = []
+    for b in sorted({r["bits"] for r in rows}):
+        by = {r["method"]: r[metric] for r in rows if r["bits"] == b}
+        if "turboquant" not in by or "prod" not in by:
+            continue
+        m, p = by["turboquant"], by["prod"]
+        mse_wins = m > p if higher_better else m < p
+        winner, loser = ("MSE (biased)", "prod (unbiased)") if mse_wins else ("prod (unbiased)",
+                                                                              "MSE (biased)")
+        lines.append(f"{b} bits: {winner} wins on {metric} ({m:.3g} MSE vs {p:.3g} prod)")
+    return lines
+
+
+# --- lesson 11: real KV caches
+
+
+def channel_rms(x, seed=None):
+    """RMS over tokens of each channel, ``(..., n, d) -> (..., d)``; after the randomized Hadamard if ``seed`` is given."""
+    x = np.asarray(x, dtype=np.float64)
+    if seed is not None:
+        from .rotation import RandomizedHadamard
+
+        x = RandomizedHadamard(x.shape[-1], seed=seed).forward(x)
+    return np.sqrt(np.mean(x ** 2, axis=-2))
+
+
+def max_over_mean(x, seed=None):
+    """``max |x_i| / mean |x_i|`` of each vector, ``(..., d) -> (...)``; after the rotation if ``seed`` is given."""
+    x = np.asarray(x, dtype=np.float64)
+    if seed is not None:
+        from .rotation import RandomizedHadamard
+
+        x = RandomizedHadamard(x.shape[-1], seed=seed).forward(x)
+    a = np.abs(x)
+    return a.max(axis=-1) / a.mean(axis=-1)
+
+
+@_dataclass1011
+class RealHead:
+    """What lesson 11's app shows for one layer and head of the real sample.
+
+    Attributes
+    ----------
+    layer, head, bits, query : int
+    tokens : tuple of str
+    rms, rms_rotated : (d,) ndarray
+        Channel RMS of the keys before and after the randomized Hadamard.
+    mean : (d,) ndarray
+        Channel mean of the keys.
+    weights, weights_tq, weights_uniform : (n,) ndarray
+        Attention weights of query token ``query``: exact, TurboQuant keys, uniform keys.
+    rows : list of dict
+        :func:`compare_kv_quantizers` for this head (all queries), turboquant and uniform.
+    """
+
+    layer: int
+    head: int
+    bits: int
+    query: int
+    tokens: tuple
+    rms: np.ndarray
+    rms_rotated: np.ndarray
+    mean: np.ndarray
+    weights: np.ndarray
+    weights_tq: np.ndarray
+    weights_uniform: np.ndarray
+    rows: list
+
+
+def compute_real_head(sample, layer=0, head=0, bits=3, query=10, seed=0) -> RealHead:
+    """One head of the real sample: channel profile, one query's attention, exact vs quantized.
+
+    Parameters
+    ----------
+    sample : KVSample
+        From :func:`~turboquant_lab.data.load_kv_sample`.
+    layer, head : int
+        Which head.
+    bits : int
+        Bits per coordinate of both quantizers (TurboQuantMSE and uniform).
+    query : int
+        Token whose query's attention weights are shown.
+    seed : int
+        Rotation seed.
+    """
+    from .attention import softmax
+    from .turboquant import TurboQuantMSE
+    from .uniform import uniform_dequantize, uniform_quantize
+
+    if not (0 <= layer < sample.layers and 0 <= head < sample.heads and 0 <= query < sample.n_tokens):
+        raise ValueError(f"layer must be in [0, {sample.layers}), head in [0, {sample.heads}), "
+                         f"query in [0, {sample.n_tokens}); got {layer}, {head}, {query}")
+    Q = sample.queries[layer, head].astype(np.float32)
+    K = sample.keys[layer, head].astype(np.float32)
+    V = sample.values[layer, head].astype(np.float32)
+    d = K.shape[-1]
+    tq = TurboQuantMSE(d, bits, seed=seed)
+    K_tq = tq.decode(tq.encode(K))
+    K_u = uniform_dequantize(uniform_quantize(K, bits))
+    tau = 1.0 / np.sqrt(d)
+    q = Q[query].astype(np.float64)
+    return RealHead(
+        layer=layer, head=head, bits=bits, query=query, tokens=sample.tokens,
+        rms=channel_rms(K), rms_rotated=channel_rms(K, seed=seed), mean=K.mean(axis=0),
+        weights=softmax(tau * (K @ q)), weights_tq=softmax(tau * (K_tq @ q)),
+        weights_uniform=softmax(tau * (K_u @ q)),
+        rows=compare_kv_quantizers(Q, K, V, bits=(bits,), methods=("turboquant", "uniform"),
+                                   seed=seed),
+    )
+
+
+def real_kv_app(sample=None, seed=0):
+    """Lesson 11's app: layer, head, bits and query token over the real sample.
+
+    Returns
+    -------
+    ipywidgets.VBox
+    """
+    if sample is None:
+        from .data import load_kv_sample
+
+        sample = load_kv_sample()
+    layer = widgets.IntSlider(value=0, min=0, max=sample.layers - 1, description="layer",
+                              continuous_update=False)
+    head = widgets.IntSlider(value=0, min=0, max=sample.heads - 1, description="head",
+                             continuous_update=False)
+    bits = widgets.IntSlider(value=3, min=1, max=8, description="bits", continuous_update=False)
+    query = widgets.IntSlider(value=10, min=0, max=sample.n_tokens - 1, description="query token",
+                              continuous_update=False)
+    label = widgets.HTML()
+
+    def show(layer, head, bits, query):
+        from IPython.display import display
+
+        r = compute_real_head(sample, layer, head, bits, query, seed)
+        tq, un = r.rows
+        label.value = (f"this head, all 256 queries: output error TurboQuant "
+                       f"{tq['output_rel_error']:.3g} ({tq['bits_per_coordinate']:.3g} bits/coord), "
+                       f"uniform {un['output_rel_error']:.3g} ({un['bits_per_coordinate']:.3g} bits/coord)")
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), gridspec_kw={"width_ratios": [2, 3]})
+        plots.draw_real_head(axes, r)
+        display(fig)
+        plt.close(fig)
+
+    out = widgets.interactive_output(show, {"layer": layer, "head": head, "bits": bits,
+                                            "query": query})
+    return widgets.VBox([widgets.HBox([layer, head]), widgets.HBox([bits, query]), label, out])
+
+
 # ---- end lessons 09-11 ------------------------------------------------------
