@@ -135,6 +135,8 @@ def test_time_dense_rotation_shapes():
     np.testing.assert_array_equal(t.dims, [16, 32])
     assert t.single.shape == t.batch.shape == (2,)
     assert np.all(t.single > 0) and np.all(t.batch > 0) and t.batch_size == 4
+    t = widgets.time_dense_rotation(dims=(8,), batch_size=2, repeats=1, threads=None)
+    assert t.single.shape == (1,)
 
 
 def test_rotate_app_builds_and_clicks():

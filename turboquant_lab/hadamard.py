@@ -50,24 +50,27 @@ _MAX_DENSE_D = 1 << 13  # the dense strategy needs a d x d matrix: 256 MiB in fl
 
 # Kronecker factors per d, the last one applied first. Chosen by measurement on
 # the 2-core AMD EPYC (Zen 4) dev machine, numpy 2.4 + OpenBLAS 0.3.31, float32,
-# 32 MiB arrays into a preallocated output, 1 MiB blocks, 2 worker threads,
-# minimum of 4-5 rounds (re-measure: benchmarks/fwht_cpu.py --factors); the
-# figure is time / np.copyto of the same array:
-#   d=32     (32,) dense 1.6-1.8   (2, 16) 2.2-2.4   (4, 8) 2.5-2.7
-#   d=64     (4, 16) 1.3-1.9       (8, 8) 1.7-2.4    (2, 32) 1.6-2.4  (64,) dense 2.2-3.1
-#   d=128    (8, 16) 1.8           (4, 32) 2.2       (16, 8) 2.7      (2, 4, 16) 2.8
-#   d=256    (16, 16) 1.7          (8, 32) 2.0       (2, 8, 16) 2.2
-#   d=512    (32, 16) 1.95         (16, 32) 1.97     (4, 8, 16) 2.1   (2, 16, 16) 2.2
-#   d=1024   (8, 8, 16) 2.46       (4, 16, 16) 2.53  (4, 8, 32) 2.75  (32, 32) 2.83
-#   d=2048   (8, 16, 16) 2.62      (2, 8, 8, 16) 2.63 (4, 32, 16) 2.95 (2, 64, 16) 3.9
-#   d=4096   (4, 4, 16, 16) 2.36   (16, 16, 16) 2.38 (8, 32, 16) 2.74 (64, 64) 4.7
-#   d=8192   (4, 8, 16, 16) 2.42   (2, 16, 16, 16) 2.58 (32, 16, 16) 2.86
-#   d=16384  (4, 16, 16, 16) 2.63  (8, 8, 16, 16) 4.1  (64, 16, 16) 5.8
-#   d=65536  (4, 4, 16, 16, 16) 3.4 (16, 16, 16, 16) 4.5 (256, 16, 16) 10.6
-# The rule behind the table: a last factor of 16 (one GEMM with K=16 runs near
-# memory speed), then factors of at most 16 (each costs f multiply-adds per
-# element), a small factor (2-8) in front when d is not a power of 16. The 1.3x
-# noise between runs on this shared machine makes ties (within ~10%) arbitrary.
+# 32 MiB arrays into a preallocated output, 1 MiB blocks, 2 worker threads, the
+# minimum over 3-5 rounds (re-measure: benchmarks/fwht_cpu.py --factors). Figures
+# are time / np.copyto of the same array, "a / b" from two runs (b under a load
+# of ~2 from other processes, so higher); (d,) is the dense product:
+#   d=32     (32,) 1.6 / 1.9           (2, 16) 2.2 / 2.7         (4, 8) 2.5 / 3.0
+#   d=64     (4, 16) 1.3 / 2.7         (8, 8) 1.7 / 3.0          (64,) 2.2 / 3.7
+#   d=128    (8, 16) 1.8 / 2.4         (4, 32) 2.2 / 3.0         (2, 4, 16) 2.8 / 3.7
+#   d=256    (16, 16) 1.7 / 2.0        (8, 32) 2.0 / 2.3         (2, 8, 16) 2.2 / 2.5
+#   d=512    (32, 16) 1.95 / 2.6       (16, 32) 1.97 / 2.6       (2, 16, 16) 2.2 / 2.8
+#   d=1024   (4, 16, 16) 2.5 / 3.0     (8, 8, 16) 2.5 / 3.0      (32, 32) 2.8 / -
+#   d=2048   (2, 4, 16, 16) 2.7 / 2.2  (2, 8, 8, 16) 2.6 / 2.2   (8, 16, 16) 2.6 / 3.05
+#   d=4096   (4, 4, 16, 16) 2.4 / 3.3  (16, 16, 16) 2.4 / 3.45   (64, 64) 4.7 / -
+#   d=8192   (4, 8, 16, 16) 2.4 / 3.0  (2, 16, 16, 16) 2.6 / -   (32, 16, 16) 2.9 / -
+#   d=16384  (4, 16, 16, 16) 2.6 / 3.5 (4, 4, 4, 16, 16) - / 3.5 (64, 16, 16) 5.8 / -
+#   d=32768  (4, 4, 8, 16, 16) - / 2.95                          (8, 16, 16, 16) - / 3.6
+#   d=65536  (4, 4, 16, 16, 16) 3.4 / 3.6                        (16, 16, 16, 16) 4.5 / -
+# The pattern: a last factor of 16 (one GEMM with K = 16 runs near the FMA
+# peak), more factors of 16 in the middle (each a batch of small products,
+# ~30 ns per call), and small factors (2-8) in front, where a (f, f) @ (f, d/f)
+# product per row is cheap. Runs differ by up to 1.3x on this shared machine,
+# so entries within ~10% of each other are ties.
 _KRON_FACTORS: dict[int, tuple[int, ...]] = {
     1: (1,),
     2: (2,),
@@ -80,19 +83,20 @@ _KRON_FACTORS: dict[int, tuple[int, ...]] = {
     256: (16, 16),
     512: (32, 16),
     1024: (4, 16, 16),
-    2048: (8, 16, 16),
-    4096: (16, 16, 16),
+    2048: (2, 4, 16, 16),
+    4096: (4, 4, 16, 16),
     8192: (4, 8, 16, 16),
     16384: (4, 16, 16, 16),
-    32768: (8, 16, 16, 16),
+    32768: (4, 4, 8, 16, 16),
     65536: (4, 4, 16, 16, 16),
 }
 
 # The strategy ``fwht`` uses for each d (strategy=None). Up to d=32 one dense
-# GEMM (K=d) beats any factorisation (d=32: dense 1.6-1.8x copy, best kron
-# 2.2x); from d=64 on the Kronecker product wins (d=64: 1.3-1.9x vs dense
-# 2.2-3.1x; d=4096: 2.4x vs dense ~120x). The radix-2 NumPy butterfly is
-# never fastest (15-40x copy) and is kept for teaching and as a cross-check.
+# GEMM (K=d) beats any factorisation (d=32: dense 1.6-1.9x copy, best kron
+# 2.2-2.7x); from d=64 on the Kronecker product wins (d=64: 1.3-2.7x vs dense
+# 2.2-3.7x; d=1024: 2.5x vs dense 38x; d=4096: 2.4x vs dense 150-380x). The
+# radix-2 NumPy butterfly is never fastest (25-60x copy) and is kept for
+# teaching and as an independent cross-check.
 _AUTO_STRATEGY: dict[int, str] = {d: ("dense" if d <= 32 else "kron") for d in _KRON_FACTORS}
 
 STRATEGIES = ("kron", "dense", "butterfly")
@@ -210,14 +214,14 @@ def fwht_reference(x, normalize: bool = True) -> np.ndarray:
 
     Parameters
     ----------
-    x : (..., d) array_like of float
-        Vectors on the last axis; ``d`` a power of two.
+    x : (..., d) array_like of float (NumPy or CuPy)
+        Vectors on the last axis; ``d`` a power of two up to 8192.
     normalize : bool
         Divide by ``sqrt(d)`` (the orthonormal transform, default).
 
     Returns
     -------
-    y : (..., d) ndarray
+    y : (..., d) array, same array module as ``x``
         ``x @ hadamard(d).T / sqrt(d)``, computed in float64 and returned in
         ``x``'s dtype. O(d^2) work and memory: meant for checking, not speed.
 
@@ -227,8 +231,9 @@ def fwht_reference(x, normalize: bool = True) -> np.ndarray:
     array([0.5, 0.5, 0.5, 0.5])
     """
     x = as_float_array(x, "x")
+    xp = get_xp(x)
     d = check_power_of_two(x.shape[-1], "d (the last axis of x)", max_value=_MAX_DENSE_D)
-    y = np.asarray(x, dtype=np.float64) @ hadamard(d).T
+    y = xp.asarray(x, dtype=xp.float64) @ xp.asarray(hadamard(d)).T
     if normalize:
         y /= np.sqrt(d)
     return y.astype(x.dtype, copy=False)

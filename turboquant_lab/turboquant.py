@@ -82,6 +82,13 @@ def bucketize(t, boundaries, out=None):
         Exactly ``np.searchsorted(boundaries, t, side="right")`` (the
         convention of :meth:`Codebook.quantize`), ties included.
 
+    Raises
+    ------
+    TypeError
+        ``t`` is not float32.
+    ValueError
+        ``boundaries`` is not a 1-d array of at most 255 values.
+
     Notes
     -----
     ``searchsorted`` costs about 15-20 ns per element here. For up to 63
@@ -101,8 +108,11 @@ def bucketize(t, boundaries, out=None):
     t = np.asarray(t)
     if t.dtype != np.float32:
         raise TypeError(f"t must be float32 (the fast path compares float32 values), got {t.dtype}")
-    thr = _float32_thresholds(boundaries)
-    return _bucketize(t, thr, out)
+    b = np.asarray(boundaries, dtype=np.float64)
+    if b.ndim != 1 or b.size > 255:
+        raise ValueError(f"boundaries must be a 1-d array of at most 255 cell edges (8 bits), "
+                         f"got shape {b.shape}")
+    return _bucketize(t, _float32_thresholds(b), out)
 
 
 def _bucketize(t, thr, out=None, tmp=None):
@@ -288,7 +298,8 @@ class TurboQuantMSE:
     Attributes
     ----------
     d_pad : int
-        Rotated dimension (codes per vector): ``d_pad`` or ``d``.
+        Rotated dimension, the number of codes per vector: the next power of
+        two ``>= d`` for ``"hadamard"``, ``d`` for ``"dense"``.
     codebook : Codebook
         ``lloyd_max_codebook(bits, d_pad)``, the exact law of a coordinate of a
         uniformly rotated unit vector of R^d_pad, in scaled units.
@@ -296,9 +307,8 @@ class TurboQuantMSE:
     Raises
     ------
     TypeError, ValueError
-        ``d < 2`` (a unit vector of R^1 is +-1, there is nothing to quantize but
-        its sign: use ``bits=1`` on ``d >= 2`` or store the scalar), ``bits``
-        outside 1..8, an unknown ``rotation``.
+        ``d < 2`` (a unit vector of R^1 is +-1: there is no direction to
+        quantize), ``bits`` outside 1..8, an unknown ``rotation``.
 
     Notes
     -----
@@ -326,6 +336,12 @@ class TurboQuantMSE:
     between about ``(d - 1) / (d_pad - 1)`` and 1 times the prediction
     (measured 0.75-0.84 at d = 96, 0.50-0.83 at d = 33).
 
+    Draw the data and the rotation from different seeds: with
+    ``x = np.random.default_rng(0).standard_normal((n, d))`` and
+    ``seed=0, rotation="dense"``, the first ``d`` vectors are the very matrix
+    whose QR factor is the rotation, and they come out spiky (measured at
+    4 bits: 21 times the predicted error for those rows, 1.0 for the rest).
+
     The norm is computed in float32 and stored as float16: its relative error
     is at most ``2**-11`` (about 5e-4), so the decoded scale is off by that
     much, an extra relative squared error below ``2.5e-7``, far under the
@@ -352,10 +368,13 @@ class TurboQuantMSE:
     2 / 3 / 4 bits, of which the FWHT is 1.0 ns each way. A dense
     float32 128 x 128 sgemm costs 2.6 ns per coordinate on one core, which is
     why the ``"dense"`` rotation is slower, and why the Hadamard is not
-    applied as a dense matrix. Whole-run figures, ``python
-    benchmarks/quantize_cpu.py`` (2**16 vectors, d = 128, ratio to
-    ``np.copyto`` of the input): MEASURED_TABLE. A CuPy input runs on the GPU
-    (``turboquant_lab.gpu``); nothing is copied to the host behind your back.
+    applied as a dense matrix. Whole runs, ``python benchmarks/quantize_cpu.py``
+    (2**16 vectors, d = 128, both cores, other jobs running on the machine):
+    encode 1.6-3.2 million and decode 2.0-4.0 million vectors per second,
+    encode + decode 13-22 times one ``np.copyto`` of the float32 input at
+    2-4 bits (community NumPy implementations: 100-400 times). A CuPy input
+    runs on the GPU (``turboquant_lab.gpu``); nothing is copied to the host
+    behind your back.
 
     Examples
     --------

@@ -1,0 +1,406 @@
+"""The CUDA kernels without a GPU: nvcc compiles them, and their NumPy emulation is right.
+
+* every ``kernels/*.cu`` compiles with nvcc for sm_80 and sm_90, with every
+  size of the dispatch table instantiated (skipped, with the reason, without
+  nvcc);
+* the emulation (``gpu_emulation``, which follows the kernels loop for loop)
+  and the kernels agree on their constants, parsed from the CUDA sources;
+* the emulated kernels equal the NumPy library: ``fwht`` for every d from 2
+  to 8192 in float32 and float16, the randomized Hadamard, and
+  ``TurboQuantMSE.encode`` / ``decode`` through the very driver code that
+  ``gpu.py`` runs on a GPU (``gpu._encode_driver`` with ``EmulatedKernels``).
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from turboquant_lab import gpu
+from turboquant_lab.gpu_emulation import (
+    FWHT_CONFIGS,
+    MAX_BITS,
+    STAGE_KINDS,
+    WARP_SIZE,
+    EmulatedKernels,
+    FwhtConfig,
+    emulate_decode,
+    emulate_encode,
+    emulate_fwht,
+    emulate_fwht_trace,
+    fwht_config,
+)
+from turboquant_lab.hadamard import fwht, fwht_stages
+from turboquant_lab.packing import unpack_bits_reference
+from turboquant_lab.rotation import RandomizedHadamard
+from turboquant_lab.turboquant import TurboQuantMSE, _float32_thresholds
+
+KERNELS = Path(resources.files("turboquant_lab").joinpath("kernels"))
+EMULATION = Path(resources.files("turboquant_lab").joinpath("gpu_emulation.py"))
+ALL_LOG_D = sorted(FWHT_CONFIGS)
+EMU = EmulatedKernels()
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def read(name: str) -> str:
+    return (KERNELS / name).read_text()
+
+
+# --------------------------------------------------------------------------- nvcc
+
+
+def instantiations(file: str) -> str:
+    """Explicit instantiations of every kernel of ``file`` at every size of the table."""
+    lines = []
+    for log_d in ALL_LOG_D:
+        if file == "fwht.cu":
+            for t in ("float", "half_bits"):
+                lines.append(f"template __global__ void fwht_kernel<{t}, {log_d}>(const {t}*, {t}*, "
+                             f"long long, const float*, const float*, int, float);")
+        else:
+            lines.append(f"template __global__ void tq_encode_kernel<{log_d}>(const float*, "
+                         f"unsigned char*, float*, long long, const float*, const float*, "
+                         f"const float*, int);")
+            lines.append(f"template __global__ void tq_decode_kernel<{log_d}>(const unsigned char*, "
+                         f"const half_bits*, float*, long long, const float*, const float*, "
+                         f"const float*, int);")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on PATH (CUDA toolkit needed)")
+@pytest.mark.parametrize("file", gpu.KERNEL_FILES)
+def test_nvcc_compiles_every_kernel_for_sm80_and_sm90(file, tmp_path):
+    # the string NVRTC gets (header inlined, no include path), plus every size of the table
+    src = tmp_path / file
+    src.write_text(gpu.kernel_source(file) + "\n" + instantiations(file))
+    cmd = ["nvcc", *gpu.NVRTC_OPTIONS, "-cubin", "--threads", "2",
+           "-gencode", "arch=compute_80,code=sm_80", "-gencode", "arch=compute_90,code=sm_90",
+           "-Xptxas", "-v", "-o", str(tmp_path / "out.cubin"), str(src)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if run.returncode != 0 and "--threads" in run.stderr:  # an old nvcc: one target at a time
+        cmd.remove("--threads"), cmd.remove("2")
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-4000:]
+    # no register spills at any size, on either architecture
+    spills = re.findall(r"(\d+) bytes spill stores, (\d+) bytes spill loads", run.stderr)
+    assert len(spills) == 2 * instantiations(file).count("template")
+    assert all(s == ("0", "0") for s in spills), run.stderr[-4000:]
+
+
+def test_kernel_source_inlines_the_header():
+    for file in gpu.KERNEL_FILES:
+        src = gpu.kernel_source(file)
+        assert '#include "' not in src and "#pragma once" not in src
+        assert "struct fwht_config<13>" in src and src.count("struct fwht_traits") == 1
+
+
+# --------------------------------------------------------------------------- in step
+
+
+def parse_table(text: str) -> dict[int, tuple[int, int, int, int]]:
+    pattern = (r"template <> struct fwht_config<(\d+)>\s*\{\s*static constexpr int VEC = (\d+), "
+               r"THREADS_PER_ROW = (\d+),\s*CHUNKS = (\d+), ROWS_PER_BLOCK = (\d+);")
+    return {int(m[0]): tuple(int(v) for v in m[1:]) for m in re.findall(pattern, text)}
+
+
+def define(text: str, name: str) -> int:
+    m = re.search(rf"^#define {name} (\w+)", text, re.MULTILINE)
+    assert m, f"#define {name} not found"
+    return int(m.group(1), 0)
+
+
+def test_emulation_table_is_the_cuda_table():
+    table = parse_table(read("fwht_common.cuh"))
+    assert len(table) == len(FWHT_CONFIGS) == 13
+    for log_d, cfg in FWHT_CONFIGS.items():
+        assert table[log_d] == (cfg.vec, cfg.threads_per_row, cfg.chunks, cfg.rows_per_block)
+        assert cfg.warp_size == WARP_SIZE
+
+
+def test_emulation_constants_are_the_cuda_constants():
+    common, tq, fw = read("fwht_common.cuh"), read("turboquant.cu"), read("fwht.cu")
+    assert define(common, "TQ_WARP_SIZE") == WARP_SIZE
+    assert define(tq, "TQ_MAX_BITS") == MAX_BITS
+    assert define(fw, "TQ_FLAG_SIGNS1") == gpu._FLAG_SIGNS1
+    assert define(fw, "TQ_FLAG_SIGNS2") == gpu._FLAG_SIGNS2
+    # the same derived names appear on both sides (a renamed constant shows up here)
+    for name in ("ROW_LANES", "WARPS_PER_ROW", "EXCHANGE_GROUPS", "EXCHANGE_FLOATS", "PACK_WORDS"):
+        assert name in common + tq and name.lower() in EMULATION.read_text().lower()
+
+
+def test_every_file_says_keep_in_step():
+    for name in ("fwht_common.cuh", *gpu.KERNEL_FILES):
+        assert "keep in step with turboquant_lab/gpu_emulation.py" in read(name), name
+    text = EMULATION.read_text()
+    for name in ("fwht_common.cuh", "fwht.cu", "turboquant.cu"):
+        assert f"keep in step with turboquant_lab/kernels/{name}" in text or name in text
+
+
+def test_invalid_configurations_raise():
+    with pytest.raises(ValueError, match="vec \\* threads_per_row \\* chunks"):
+        FwhtConfig(7, 4, 16, 4, 16)
+    with pytest.raises(ValueError, match="whole warps"):
+        FwhtConfig(7, 4, 16, 2, 1)  # 16 threads: half a warp
+    with pytest.raises(ValueError, match="vec must be 2 or 4"):
+        FwhtConfig(7, 8, 8, 2, 16)
+    with pytest.raises(ValueError, match="d = 2 .. 8192"):
+        fwht_config(16384)
+    with pytest.raises(ValueError, match="power of two"):
+        fwht_config(96)
+
+
+def test_stage_plan_has_one_stage_per_bit_in_stride_order():
+    for cfg in FWHT_CONFIGS.values():
+        plan = cfg.stage_plan()
+        assert [stride for _, stride, _ in plan] == [1 << s for s in range(cfg.log_d)]
+        kinds = [k for k, _, _ in plan]
+        assert kinds == sorted(kinds, key=STAGE_KINDS.index)
+        assert (STAGE_KINDS[2] in kinds) == (cfg.warps_per_row > 1)
+    teach = FwhtConfig(6, 4, 8, 2, 1, warp_size=4)
+    assert [k for k, _, _ in teach.stage_plan()] == [STAGE_KINDS[0]] * 2 + [STAGE_KINDS[1]] * 2 + \
+        [STAGE_KINDS[2], STAGE_KINDS[3]]
+
+
+def test_register_layout_covers_each_element_once():
+    for cfg in FWHT_CONFIGS.values():
+        idx = cfg.element_index()
+        assert sorted(idx.reshape(-1).tolist()) == list(range(cfg.d))
+        # the shared-memory exchange reads every element of the row exactly once
+        if cfg.warps_per_row > 1:
+            from turboquant_lab.gpu_emulation import _exchange_addresses
+
+            addr = _exchange_addresses(cfg)
+            assert sorted(addr.reshape(-1).tolist()) == list(range(cfg.d))
+            # lanes 0..31 of a warp read 32 consecutive floats: no bank conflicts
+            warp0 = addr[:WARP_SIZE, 0, 0]
+            assert sorted(warp0 % 32) == list(range(32))
+
+
+# --------------------------------------------------------------------------- the FWHT
+
+
+@pytest.mark.parametrize("log_d", ALL_LOG_D)
+def test_emulated_fwht_equals_fwht(log_d):
+    d = 1 << log_d
+    cfg = FWHT_CONFIGS[log_d]
+    rng = np.random.default_rng(log_d)
+    n = cfg.rows_per_block + 3 if d <= 1024 else 3  # a full block and a partial one
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    y = emulate_fwht(x)
+    ref = fwht(x.astype(np.float64))
+    # each output sums d terms in log2 d rounded stages
+    tol = 4 * EPS32 * log_d * np.abs(ref).max()
+    np.testing.assert_allclose(y, ref, rtol=0, atol=tol)
+    np.testing.assert_allclose(emulate_fwht(x, normalize=False), ref * np.sqrt(d), rtol=0,
+                               atol=tol * np.sqrt(d))
+    # float16: loaded as half, computed in float32, stored as half (round to nearest)
+    x16 = x[:5].astype(np.float16)
+    y16 = emulate_fwht(x16)
+    assert y16.dtype == np.float16
+    ref16 = fwht(x16.astype(np.float64))
+    half_ulp = np.spacing(np.abs(ref16).astype(np.float16)).astype(np.float64)
+    assert np.all(np.abs(y16.astype(np.float64) - ref16) <= half_ulp * 0.5 + tol)
+
+
+@pytest.mark.parametrize("log_d", ALL_LOG_D)
+def test_emulated_stages_are_fwht_stages_bit_for_bit(log_d):
+    x = np.random.default_rng(log_d).standard_normal((2, 1 << log_d)).astype(np.float32)
+    records = emulate_fwht_trace(x)
+    expected = fwht_stages(x)
+    assert len(records) == len(expected) == log_d + 1
+    for rec, ref in zip(records, expected):
+        np.testing.assert_array_equal(rec.values, ref)
+
+
+def test_teaching_configuration_with_small_warps():
+    cfg = FwhtConfig(6, 4, 8, 2, 4, warp_size=4)  # 2 warps per row: a shared-memory stage
+    x = np.random.default_rng(5).standard_normal((9, 64)).astype(np.float32)
+    for rec, ref in zip(emulate_fwht_trace(x, config=cfg), fwht_stages(x)):
+        np.testing.assert_array_equal(rec.values, ref)
+    np.testing.assert_allclose(emulate_fwht(x, config=cfg), fwht(x), atol=1e-5)
+    assert cfg.owner().tolist()[:8] == [0, 0, 0, 0, 1, 1, 1, 1]
+
+
+def test_emulated_fwht_keeps_batch_shape():
+    x = np.random.default_rng(1).standard_normal((3, 5, 256)).astype(np.float32)
+    y = emulate_fwht(x)
+    assert y.shape == x.shape
+    np.testing.assert_allclose(y, fwht(x), atol=1e-5)
+
+
+@settings(max_examples=20, deadline=None)
+@given(log_d=st.integers(1, 11), n=st.integers(1, 40), seed=st.integers(0, 2**16))
+def test_emulated_fwht_twice_is_identity(log_d, n, seed):
+    x = np.random.default_rng(seed).standard_normal((n, 1 << log_d)).astype(np.float32)
+    np.testing.assert_allclose(emulate_fwht(emulate_fwht(x)), x, atol=1e-5 * log_d)
+
+
+@pytest.mark.parametrize("d", [2, 64, 1024, 8192])
+def test_emulated_randomized_hadamard(d):
+    rh = RandomizedHadamard(d, seed=3)
+    x = np.random.default_rng(d).standard_normal((7, d)).astype(np.float32)
+    y = emulate_fwht(x, signs1=rh.signs1, signs2=rh.signs2)
+    np.testing.assert_allclose(y, rh.forward(x.astype(np.float64)), atol=1e-5)
+    back = emulate_fwht(y, signs1=rh.signs2, signs2=rh.signs1)
+    np.testing.assert_allclose(back, x, atol=2e-5)
+
+
+def test_emulation_rejects_bad_input():
+    with pytest.raises(TypeError, match="float32 or float16"):
+        emulate_fwht(np.zeros((2, 8)))  # float64 has no kernel
+    with pytest.raises(ValueError, match="power of two"):
+        emulate_fwht(np.zeros((2, 12), np.float32))
+    with pytest.raises(ValueError, match="signs1"):
+        emulate_fwht(np.zeros((2, 8), np.float32), signs1=np.ones(4))
+
+
+# --------------------------------------------------------------------------- the driver of gpu.py
+
+
+@pytest.mark.parametrize("d", [1, 2, 16, 512, 8192])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
+def test_fwht_driver_on_emulated_kernels(d, dtype):
+    x = np.random.default_rng(d).standard_normal((2, 3, d)).astype(dtype)
+    x_strided = np.repeat(x, 2, axis=1)[:, ::2]  # non-contiguous, as a user might pass
+    for normalize in (True, False):
+        y = gpu._fwht_driver(x_strided, normalize, None, None, EMU)
+        assert y.shape == x.shape and y.dtype == x.dtype
+        ref = fwht(x.astype(np.float64), normalize=normalize)
+        tol = {np.float16: 2e-3, np.float32: 2e-6, np.float64: 1e-12}[dtype]
+        np.testing.assert_allclose(y.astype(np.float64), ref, atol=tol * max(1, np.abs(ref).max()))
+
+
+def test_fwht_driver_errors():
+    with pytest.raises(ValueError, match="up to 8192"):
+        gpu._fwht_driver(np.zeros((1, 16384), np.float32), True, None, None, EMU)
+    with pytest.raises(ValueError, match="power of two"):
+        gpu._fwht_driver(np.zeros((1, 100), np.float32), True, None, None, EMU)
+    bad = np.ones((3, 64), np.float32)
+    bad[1, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        gpu._fwht_driver(bad, True, None, None, EMU)
+    with pytest.raises(ValueError, match="overflowed"):
+        gpu._fwht_driver(np.full((1, 64), 6e4, np.float16), False, None, None, EMU)
+    with pytest.raises(TypeError):
+        gpu._fwht_driver(np.ones((2, 8), np.int32), True, None, None, EMU)
+
+
+def boundary_distance(q, x):
+    """Distance of each float64 scaled rotated coordinate to the nearest codebook boundary."""
+    x64 = np.asarray(x, np.float64).reshape(-1, q.d)
+    r = np.linalg.norm(x64, axis=1, keepdims=True)
+    u = np.divide(x64, r, out=np.zeros_like(x64), where=r > 0)
+    pad = np.zeros((x64.shape[0], q.d_pad))
+    pad[:, : q.d] = u
+    t = np.sqrt(q.d_pad) * q._hadamard.forward(pad)
+    b = q.codebook.boundaries
+    return np.min(np.abs(t[..., None] - b), axis=-1) / np.maximum(1.0, np.abs(t))
+
+
+def assert_codes_match_except_ties(q, x, codes_a, codes_b):
+    a = unpack_bits_reference(np.asarray(codes_a).reshape(-1, q.n_bytes), q.bits, q.d_pad)
+    b = unpack_bits_reference(np.asarray(codes_b).reshape(-1, q.n_bytes), q.bits, q.d_pad)
+    differ = a != b
+    if differ.any():  # only at a boundary (float32 rounding), and only by one cell
+        assert np.all(boundary_distance(q, x)[differ] < 1e-5)
+        assert np.all(np.abs(a[differ].astype(int) - b[differ].astype(int)) == 1)
+    return int(differ.sum())
+
+
+CASES = [(2, 1), (3, 2), (8, 3), (33, 4), (96, 2), (128, 1), (128, 2), (128, 3), (128, 4),
+         (128, 8), (200, 5), (512, 6), (1024, 4), (2048, 7), (4096, 3), (8192, 2)]
+
+
+@pytest.mark.parametrize("d, bits", CASES)
+def test_emulated_encode_decode_equal_turboquant(d, bits):
+    q = TurboQuantMSE(d, bits, seed=7)
+    cfg = fwht_config(q.d_pad)
+    n = cfg.rows_per_block + 5 if q.d_pad <= 512 else 5
+    rng = np.random.default_rng(d * 10 + bits)
+    x = (rng.standard_normal((n, d)) * rng.uniform(0.1, 10, (n, 1))).astype(np.float32)
+    x[1] = 0.0  # a zero vector: norm 0, decodes to 0
+    enc_cpu, enc_emu = q.encode(x), gpu._encode_driver(q, x, EMU)
+    assert enc_emu.codes.shape == enc_cpu.codes.shape and enc_emu.codes.dtype == np.uint8
+    assert (enc_emu.d, enc_emu.d_pad, enc_emu.bits, enc_emu.shape, enc_emu.fingerprint) == \
+        (enc_cpu.d, enc_cpu.d_pad, enc_cpu.bits, enc_cpu.shape, enc_cpu.fingerprint)
+    assert assert_codes_match_except_ties(q, x, enc_emu.codes, enc_cpu.codes) <= n * q.d_pad // 1000
+    # norms: float32 sums in another order, then float16: equal or one float16 step apart
+    ulp16 = np.spacing(enc_cpu.norms).astype(np.float32)
+    assert np.all(np.abs(enc_emu.norms.astype(np.float32) - enc_cpu.norms) <= ulp16)
+    assert enc_emu.norms[1] == 0
+    # decode the same codes both ways
+    x_cpu, x_emu = q.decode(enc_cpu), gpu._decode_driver(q, enc_cpu, EMU)
+    assert x_emu.shape == x.shape and x_emu.dtype == np.float32
+    scale = np.abs(x_cpu).max()
+    np.testing.assert_allclose(x_emu, x_cpu, rtol=0, atol=8 * EPS32 * q.d_pad.bit_length() * scale)
+    assert np.all(x_emu[1] == 0)
+
+
+def test_emulated_encode_with_batch_dims_and_float64_input():
+    q = TurboQuantMSE(100, 3, seed=1)
+    x = np.random.default_rng(0).standard_normal((2, 3, 100))
+    enc = gpu._encode_driver(q, x, EMU)
+    ref = q.encode(x)
+    assert enc.codes.shape == (2, 3, q.n_bytes) and enc.norms.shape == (2, 3)
+    assert_codes_match_except_ties(q, x, enc.codes, ref.codes)
+    out = gpu._decode_driver(q, ref, EMU)
+    assert out.shape == (2, 3, 100)
+    np.testing.assert_allclose(out, q.decode(ref), atol=1e-5)
+
+
+@pytest.mark.parametrize("bits", [1, 3, 4])
+def test_dense_rotation_driver(bits):
+    q = TurboQuantMSE(48, bits, seed=2, rotation="dense")
+    x = np.random.default_rng(bits).standard_normal((37, 48)).astype(np.float32)
+    enc, ref = gpu._encode_driver(q, x, EMU), q.encode(x)
+    a = unpack_bits_reference(enc.codes, bits, 48)
+    b = unpack_bits_reference(ref.codes, bits, 48)
+    assert np.mean(a != b) < 1e-3
+    np.testing.assert_allclose(gpu._decode_driver(q, ref, EMU), q.decode(ref), atol=1e-5)
+
+
+def test_encode_driver_errors_match_numpy_path():
+    q = TurboQuantMSE(64, 2, seed=0)
+    bad = np.ones((4, 64), np.float32)
+    bad[2, 3] = np.inf
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        gpu._encode_driver(q, bad, EMU)
+    with pytest.raises(ValueError, match="float16 maximum"):
+        gpu._encode_driver(q, np.full((1, 64), 1e4, np.float32), EMU)
+    with pytest.raises(ValueError, match="last axis"):
+        gpu._encode_driver(q, np.ones((2, 32), np.float32), EMU)
+    with pytest.raises(ValueError, match="d = 2 .. 8192"):
+        gpu._encode_driver(TurboQuantMSE(9000, 2), np.ones((1, 9000), np.float32), EMU)
+
+
+def test_emulated_kernel_functions_directly():
+    """emulate_encode's bytes are pack_bits' layout; emulate_decode inverts it up to the codebook."""
+    q = TurboQuantMSE(64, 4, seed=4)
+    x = np.random.default_rng(2).standard_normal((3, 64)).astype(np.float32)
+    thr = _float32_thresholds(q.codebook.boundaries)
+    s1, s2 = q._hadamard.signs1, q._hadamard.signs2
+    codes, norms = emulate_encode(x, s1, s2, thr, 4)
+    np.testing.assert_allclose(norms, np.linalg.norm(x, axis=1), rtol=1e-6)
+    c = unpack_bits_reference(codes, 4, 64)
+    np.testing.assert_array_equal(c, q.codebook.quantize(np.sqrt(64) * q._hadamard.forward(
+        x / np.linalg.norm(x, axis=1, keepdims=True))))
+    out = emulate_decode(codes, norms.astype(np.float16), s1, s2,
+                         q.codebook.centroids.astype(np.float32), 4, 64)
+    np.testing.assert_allclose(out, q.decode_reference(q.encode_reference(x)), atol=1e-3)
+    with pytest.raises(ValueError, match="thresholds"):
+        emulate_encode(x, s1, s2, thr[:3], 4)
+
+
+def test_gpu_module_imports_without_cupy():
+    code = ("import sys, turboquant_lab.gpu, turboquant_lab.gpu_emulation; "
+            "print('cupy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

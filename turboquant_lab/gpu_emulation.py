@@ -1,0 +1,732 @@
+"""NumPy emulation of the CUDA kernels in ``kernels/``, loop for loop (no GPU needed).
+
+keep in step with turboquant_lab/kernels/fwht_common.cuh, fwht.cu and
+turboquant.cu: the table :data:`FWHT_CONFIGS` is ``fwht_config<LOG_D>``
+(``VEC``, ``THREADS_PER_ROW``, ``CHUNKS``, ``ROWS_PER_BLOCK``), ``WARP_SIZE``
+is ``TQ_WARP_SIZE`` and ``MAX_BITS`` is ``TQ_MAX_BITS``;
+``tests/test_kernels.py`` parses the CUDA files and compares them.
+
+Every function below has a CUDA twin of the same name (``_butterfly_lanes``
+is ``butterfly_lanes``, ...) and does what it does in the same order:
+
+* the block/row mapping: block ``b`` holds rows ``b * ROWS_PER_BLOCK + r``,
+  thread ``threadIdx.x = r * THREADS_PER_ROW + t``; rows past the end are
+  loaded as zeros and never stored;
+* the register layout: thread ``t`` holds, in ``x[c][i]``, element
+  ``(c * THREADS_PER_ROW + t) * VEC + i`` of its row (one vector load per
+  chunk ``c``);
+* the stages, stride 1 first: registers (bits of ``i``), warp shuffles
+  (``__shfl_xor_sync`` with masks 1, 2, ... on the lane index), shared memory
+  (bits of the warp index, the exchange layout of ``butterfly_warps``),
+  registers again (bits of ``c``);
+* the arithmetic, operation for operation in float32: the butterflies are
+  adds and subtracts, products with +-1 signs are exact, the norm is a sum of
+  ``x * x`` per thread in the order (c, i), an xor tree over the lanes, then
+  the warps in order; ``sqrt``, ``1/r`` and the float16 conversions round to
+  nearest, like ``__fsqrt_rn``, ``__frcp_rn`` and ``cvt.rn``.
+
+So the emulation is meant to give the kernels' results *bit for bit*, and
+``tests/test_gpu.py`` checks exactly that on a GPU. Arrays of simulated
+registers have the shape ``(blocks, rows_per_block, threads_per_row, chunks,
+vec)``: loops run over the stages and the register indices as in CUDA,
+vectorised over the blocks, rows and threads (every thread runs the same
+instruction, which is what a warp does).
+
+A :class:`FwhtConfig` with a smaller ``warp_size`` (for instance 4 lanes)
+is a *teaching* configuration: ``d = 64`` then shows all four kinds of stage
+(lesson 09). The CUDA kernels only exist for the table's configurations.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validate import as_float_array, check_bits, check_power_of_two
+
+__all__ = [
+    "WARP_SIZE",
+    "MAX_BITS",
+    "FwhtConfig",
+    "FWHT_CONFIGS",
+    "fwht_config",
+    "StageRecord",
+    "emulate_fwht",
+    "emulate_fwht_trace",
+    "emulate_encode",
+    "emulate_decode",
+    "EmulatedKernels",
+    "STAGE_KINDS",
+]
+
+WARP_SIZE = 32
+"""Threads per warp (``TQ_WARP_SIZE``)."""
+
+MAX_BITS = 8
+"""Largest code width of the encode/decode kernels (``TQ_MAX_BITS``)."""
+
+STAGE_KINDS = ("registers", "warp shuffle", "shared memory", "registers (chunks)")
+"""The four kinds of butterfly stage, in the order they run."""
+
+
+# --------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class FwhtConfig:
+    """One line of the kernel's dispatch table, with every derived constant.
+
+    Parameters
+    ----------
+    log_d : int
+        ``d = 2**log_d``.
+    vec : int
+        Elements per vector load (4: a float4; 2 at ``d = 2``).
+    threads_per_row : int
+        Threads that share one row.
+    chunks : int
+        Vector loads per thread.
+    rows_per_block : int
+        Rows per thread block.
+    warp_size : int
+        Lanes per warp: 32 on every NVIDIA GPU; smaller only to teach.
+
+    Raises
+    ------
+    ValueError
+        When the constants do not fit together (the ``static_assert`` s of
+        ``fwht_traits`` in ``fwht_common.cuh``).
+    """
+
+    log_d: int
+    vec: int
+    threads_per_row: int
+    chunks: int
+    rows_per_block: int
+    warp_size: int = WARP_SIZE
+
+    def __post_init__(self):
+        _check_config(self)
+
+    @property
+    def d(self) -> int:
+        return 1 << self.log_d
+
+    @property
+    def block_threads(self) -> int:
+        return self.rows_per_block * self.threads_per_row
+
+    @property
+    def elems(self) -> int:
+        """Floats in registers per thread: ``vec * chunks``."""
+        return self.vec * self.chunks
+
+    @property
+    def row_lanes(self) -> int:
+        """Lanes of one warp that hold the same row."""
+        return min(self.threads_per_row, self.warp_size)
+
+    @property
+    def warps_per_row(self) -> int:
+        return self.threads_per_row // self.row_lanes
+
+    @property
+    def exchange_groups(self) -> int:
+        """Groups of ``warps_per_row`` elements per thread in the shared-memory stage."""
+        return self.elems // self.warps_per_row
+
+    @property
+    def exchange_floats(self) -> int:
+        """Shared memory of the exchange, in floats (0 when a row fits in one warp)."""
+        return self.rows_per_block * self.d if self.warps_per_row > 1 else 0
+
+    def stage_plan(self) -> list[tuple[str, int, int]]:
+        """``(kind, stride, detail)`` for each of the ``log2 d`` stages, in order.
+
+        ``detail`` is the register index step for register stages, the xor
+        mask for shuffles and the warp-index step for shared memory.
+        """
+        plan = []
+        for h in _powers(self.vec):
+            plan.append((STAGE_KINDS[0], h, h))
+        for m in _powers(self.row_lanes):
+            plan.append((STAGE_KINDS[1], self.vec * m, m))
+        for h in _powers(self.warps_per_row):
+            plan.append((STAGE_KINDS[2], self.vec * self.row_lanes * h, h))
+        for h in _powers(self.chunks):
+            plan.append((STAGE_KINDS[3], self.vec * self.threads_per_row * h, h))
+        return plan
+
+    def element_index(self) -> np.ndarray:
+        """``(threads_per_row, chunks, vec)`` int array: the element each register holds."""
+        t = np.arange(self.threads_per_row)[:, None, None]
+        c = np.arange(self.chunks)[None, :, None]
+        i = np.arange(self.vec)[None, None, :]
+        return (c * self.threads_per_row + t) * self.vec + i
+
+    def owner(self) -> np.ndarray:
+        """``(d,)`` int array: the thread (of its row) that holds each element."""
+        own = np.empty(self.d, dtype=np.int64)
+        own[self.element_index()] = np.arange(self.threads_per_row)[:, None, None]
+        return own
+
+
+def _powers(n: int) -> list[int]:
+    return [1 << k for k in range(max(n, 1).bit_length() - 1)]
+
+
+def _is_pow2(n: int) -> bool:
+    return n >= 1 and n & (n - 1) == 0
+
+
+def _check_config(cfg: FwhtConfig) -> None:
+    """The static_asserts of ``fwht_traits`` (and of ``tq_codec_traits`` for packing)."""
+    d = 1 << cfg.log_d
+    problems = []
+    if not 1 <= cfg.log_d <= 16:
+        problems.append("log_d must be between 1 and 16")
+    if cfg.vec not in (2, 4):
+        problems.append("vec must be 2 or 4 (one float2 or float4 load)")
+    for name in ("threads_per_row", "chunks", "rows_per_block", "warp_size"):
+        if not _is_pow2(getattr(cfg, name)):
+            problems.append(f"{name} must be a power of two")
+    if not problems:
+        if cfg.vec * cfg.threads_per_row * cfg.chunks != d:
+            problems.append("vec * threads_per_row * chunks must equal d")
+        tpr, ws = cfg.threads_per_row, cfg.warp_size
+        if not (ws % tpr == 0 if tpr < ws else tpr % ws == 0):
+            problems.append("a row's threads must fill part of one warp, or whole warps")
+        if cfg.block_threads % ws or cfg.block_threads > 1024:
+            problems.append("a block must be whole warps, at most 1024 threads")
+        if cfg.elems % cfg.warps_per_row:
+            problems.append("the shared-memory stage needs elems divisible by warps_per_row")
+        if cfg.exchange_floats * 4 > 32 * 1024:
+            problems.append("the exchange may use at most 32 KiB of shared memory")
+        if cfg.rows_per_block % 4 and d % 32:
+            problems.append("rows_per_block % 4 == 0 or d % 32 == 0 (4-byte aligned packed blocks)")
+    if problems:
+        raise ValueError(f"invalid kernel configuration {cfg!r}: " + "; ".join(problems))
+
+
+#: The kernels' dispatch table (``fwht_config<LOG_D>`` in ``kernels/fwht_common.cuh``):
+#: log2 d -> configuration, d = 2 .. 8192. gpu.py launches from it.
+FWHT_CONFIGS: dict[int, FwhtConfig] = {
+    cfg.log_d: cfg
+    for cfg in (
+        #          log_d vec threads chunks rows/block
+        FwhtConfig(1, 2, 1, 1, 256),
+        FwhtConfig(2, 4, 1, 1, 256),
+        FwhtConfig(3, 4, 1, 2, 256),
+        FwhtConfig(4, 4, 2, 2, 128),
+        FwhtConfig(5, 4, 4, 2, 64),
+        FwhtConfig(6, 4, 8, 2, 32),
+        FwhtConfig(7, 4, 16, 2, 16),
+        FwhtConfig(8, 4, 32, 2, 8),
+        FwhtConfig(9, 4, 32, 4, 4),
+        FwhtConfig(10, 4, 64, 4, 2),
+        FwhtConfig(11, 4, 128, 4, 1),
+        FwhtConfig(12, 4, 256, 4, 1),
+        FwhtConfig(13, 4, 256, 8, 1),
+    )
+}
+
+MAX_KERNEL_D = 1 << max(FWHT_CONFIGS)
+
+
+def fwht_config(d: int) -> FwhtConfig:
+    """The kernel configuration for dimension ``d`` (a power of two from 2 to 8192).
+
+    Raises
+    ------
+    ValueError
+        ``d`` is not a power of two, or outside the table.
+
+    Examples
+    --------
+    >>> fwht_config(128)
+    FwhtConfig(log_d=7, vec=4, threads_per_row=16, chunks=2, rows_per_block=16, warp_size=32)
+    """
+    d = check_power_of_two(d, "d (the last axis)")
+    cfg = FWHT_CONFIGS.get(d.bit_length() - 1)
+    if cfg is None:
+        raise ValueError(f"the GPU kernels support d = 2 .. {MAX_KERNEL_D} (powers of two), got "
+                         f"d = {d}: use the NumPy path (a NumPy array) for other sizes")
+    return cfg
+
+
+# --------------------------------------------------------------------------- device functions
+# regs: float32 (blocks, rows_per_block, threads_per_row, chunks, vec), all in place.
+
+
+def _blocks(x2: np.ndarray, cfg: FwhtConfig) -> np.ndarray:
+    """``(n, d)`` -> ``(blocks, rows_per_block, d)`` with zero rows past the end."""
+    n = x2.shape[0]
+    n_blocks = -(-n // cfg.rows_per_block)
+    out = np.zeros((n_blocks * cfg.rows_per_block, x2.shape[1]), dtype=x2.dtype)
+    out[:n] = x2
+    return out.reshape(n_blocks, cfg.rows_per_block, x2.shape[1])
+
+
+def _load_row(xb: np.ndarray, cfg: FwhtConfig) -> np.ndarray:
+    """``load_row``: one vector load per chunk, converted to float32."""
+    return np.ascontiguousarray(xb[:, :, cfg.element_index()], dtype=np.float32)
+
+
+def _store_row(regs: np.ndarray, cfg: FwhtConfig, dtype=np.float32) -> np.ndarray:
+    """``store_row``: registers back to ``(blocks, rows_per_block, d)``, converted to ``dtype``."""
+    out = np.empty(regs.shape[:2] + (cfg.d,), dtype=dtype)
+    out[:, :, cfg.element_index()] = regs.astype(dtype)  # float16: round to nearest even
+    return out
+
+
+def _multiply_signs(regs: np.ndarray, s: np.ndarray, cfg: FwhtConfig) -> None:
+    """``multiply_signs``: ``x[c][i] *= s[element]``."""
+    regs *= np.asarray(s, dtype=np.float32)[cfg.element_index()]
+
+
+def _butterfly_elements(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
+    """``butterfly_elements``: register stages on the bits of ``i``."""
+    for h in _powers(cfg.vec):
+        for i in range(cfg.vec):
+            if i & h == 0:
+                a, b = regs[..., i].copy(), regs[..., i + h].copy()
+                regs[..., i] = a + b
+                regs[..., i + h] = a - b
+        if record is not None:
+            record(STAGE_KINDS[0], h, lambda: _store_row(regs, cfg))
+
+
+def _shfl_xor(vals: np.ndarray, mask: int, cfg: FwhtConfig) -> np.ndarray:
+    """``__shfl_xor_sync(FULL, v, mask)`` over axis 1 = ``threadIdx.x`` of each block.
+
+    Lane ``l`` of warp ``w`` receives the value of lane ``l ^ mask`` of the same warp.
+    """
+    tid = np.arange(vals.shape[1])
+    lane = tid % cfg.warp_size
+    src = tid - lane + (lane ^ mask)
+    return vals[:, src]
+
+
+def _as_block_threads(regs: np.ndarray) -> np.ndarray:
+    """View ``(blocks, rows, threads_per_row, ...)`` as ``(blocks, threadIdx.x, ...)``."""
+    flat = regs.view()
+    flat.shape = (regs.shape[0], regs.shape[1] * regs.shape[2]) + regs.shape[3:]  # never a copy
+    return flat
+
+
+def _butterfly_lanes(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
+    """``butterfly_lanes``: shuffle stages, xor masks 1, 2, .., row_lanes / 2."""
+    flat = _as_block_threads(regs)  # a view: writes go to regs
+    lane = (np.arange(flat.shape[1]) % cfg.warp_size)[None, :, None, None]
+    for m in _powers(cfg.row_lanes):
+        other = _shfl_xor(flat, m, cfg)
+        upper = (lane & m) != 0
+        flat[...] = np.where(upper, other - flat, flat + other)
+        if record is not None:
+            record(STAGE_KINDS[1], m, lambda: _store_row(regs, cfg))
+
+
+def _exchange_addresses(cfg: FwhtConfig) -> np.ndarray:
+    """``(threads_per_row, groups, warps_per_row)``: the shared-memory index (in the row)
+    of each value ``z[k][w]`` of thread ``t`` in ``butterfly_warps``."""
+    t = np.arange(cfg.threads_per_row)[:, None, None]
+    k = np.arange(cfg.exchange_groups)[None, :, None]
+    w = np.arange(cfg.warps_per_row)[None, None, :]
+    o = t + cfg.threads_per_row * k
+    log_vec = cfg.vec.bit_length() - 1
+    log_lanes = cfg.row_lanes.bit_length() - 1
+    i = o & (cfg.vec - 1)
+    lane = (o >> log_vec) & (cfg.warp_size - 1)
+    c = o >> (log_vec + log_lanes)
+    return (c * cfg.threads_per_row + w * cfg.warp_size + lane) * cfg.vec + i
+
+
+def _butterfly_warps(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
+    """``butterfly_warps``: the shared-memory stages on the bits of the warp index."""
+    if cfg.warps_per_row == 1:
+        return
+    n_blocks, rows = regs.shape[:2]
+    smem = np.zeros((n_blocks, rows * cfg.d), dtype=np.float32)  # exchange[r_local * d + ...]
+    row_base = (np.arange(rows) * cfg.d)[None, :, None, None, None]
+    natural = (row_base + cfg.element_index()[None, None]).reshape(-1)
+    addr = (row_base + _exchange_addresses(cfg)[None, None]).reshape(-1)
+    # one vector store per chunk, in the row's natural order; __syncthreads()
+    smem[:, natural] = regs.reshape(n_blocks, -1)
+    # each thread reads its groups z[k][w]
+    z = smem[:, addr].reshape((n_blocks, rows) + _exchange_addresses(cfg).shape)
+
+    def natural_values():  # for a trace: where z would land in shared memory
+        tmp = smem.copy()
+        tmp[:, addr] = z.reshape(n_blocks, -1)
+        return tmp.reshape(n_blocks, rows, cfg.d)
+
+    for h in _powers(cfg.warps_per_row):
+        for w in range(cfg.warps_per_row):
+            if w & h == 0:
+                a, b = z[..., w].copy(), z[..., w + h].copy()
+                z[..., w] = a + b
+                z[..., w + h] = a - b
+        if record is not None:
+            record(STAGE_KINDS[2], h, natural_values)
+    # write back; __syncthreads(); each thread reloads its own elements
+    smem[:, addr] = z.reshape(n_blocks, -1)
+    regs[...] = smem[:, natural].reshape(regs.shape)
+
+
+def _butterfly_chunks(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
+    """``butterfly_chunks``: register stages on the bits of ``c``."""
+    for h in _powers(cfg.chunks):
+        for c in range(cfg.chunks):
+            if c & h == 0:
+                a, b = regs[..., c, :].copy(), regs[..., c + h, :].copy()
+                regs[..., c, :] = a + b
+                regs[..., c + h, :] = a - b
+        if record is not None:
+            record(STAGE_KINDS[3], h, lambda: _store_row(regs, cfg))
+
+
+def _fwht_row(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
+    """``fwht_row``: all four kinds of stage, unnormalized. ``record(kind, detail,
+    values_fn)`` (optional) is called after every stage."""
+    _butterfly_elements(regs, cfg, record)
+    _butterfly_lanes(regs, cfg, record)
+    _butterfly_warps(regs, cfg, record)
+    _butterfly_chunks(regs, cfg, record)
+
+
+def _row_sum(s: np.ndarray, cfg: FwhtConfig) -> np.ndarray:
+    """``row_sum``: ``s`` (blocks, rows, threads_per_row) float32 -> the row's sum in every thread."""
+    flat = s.reshape(s.shape[0], -1)
+    m = cfg.row_lanes // 2
+    while m >= 1:
+        flat = flat + _shfl_xor(flat, m, cfg)
+        m //= 2
+    s = flat.reshape(s.shape)
+    if cfg.warps_per_row > 1:
+        red = s[:, :, :: cfg.warp_size]  # lane 0 of each warp of the row -> red[r][w]
+        total = red[:, :, 0].copy()
+        for w in range(1, cfg.warps_per_row):
+            total = total + red[:, :, w]
+        s = np.broadcast_to(total[:, :, None], s.shape)
+    return s
+
+
+# --------------------------------------------------------------------------- the FWHT kernel
+
+
+@dataclass
+class StageRecord:
+    """The row(s) after one butterfly stage of the emulated kernel.
+
+    Attributes
+    ----------
+    index : int
+        Stage number, 1 .. log2 d (0 for the loaded input).
+    kind : str
+        One of :data:`STAGE_KINDS` (``"input"`` for stage 0).
+    stride : int
+        Distance between the two elements of each pair (0 for the input).
+    detail : int
+        Register step, xor mask or warp step of the stage (see :meth:`FwhtConfig.stage_plan`).
+    values : (..., d) float32 ndarray
+        Every row in natural order, unnormalized.
+    """
+
+    index: int
+    kind: str
+    stride: int
+    detail: int
+    values: np.ndarray = field(repr=False)
+
+
+def _check_signs(s, d, name):
+    if s is None:
+        return None
+    s = np.asarray(s, dtype=np.float32)
+    if s.shape != (d,):
+        raise ValueError(f"{name} must have shape ({d},), got {s.shape}")
+    return s
+
+
+def _kernel_input(x, config):
+    x = as_float_array(x, "x")
+    if not isinstance(x, np.ndarray):
+        raise TypeError("x must be a NumPy array (the emulation runs on the CPU)")
+    if x.dtype not in (np.float32, np.float16):
+        raise TypeError(f"x has dtype {x.dtype}: the kernel reads float32 or float16 "
+                        f"(convert with x.astype(np.float32))")
+    d = x.shape[-1]
+    cfg = fwht_config(d) if config is None else config
+    if cfg.d != d:
+        raise ValueError(f"config is for d = {cfg.d}, but x has d = {d}")
+    return x, cfg
+
+
+def _run_fwht(x2, cfg, scale, signs1, signs2, record=None):
+    """``fwht_kernel`` on ``(n, d)`` rows: load, signs1, stages, ``* scale``, signs2, store."""
+    n, d = x2.shape
+    regs = _load_row(_blocks(x2, cfg), cfg)
+    if signs1 is not None:
+        _multiply_signs(regs, _check_signs(signs1, d, "signs1"), cfg)
+    _fwht_row(regs, cfg, record)
+    regs *= np.float32(scale)
+    if signs2 is not None:
+        _multiply_signs(regs, _check_signs(signs2, d, "signs2"), cfg)
+    return _store_row(regs, cfg, dtype=x2.dtype).reshape(-1, d)[:n]
+
+
+def emulate_fwht(x, normalize: bool = True, signs1=None, signs2=None, *, config=None):
+    """The GPU kernel ``fwht_kernel``, run in NumPy: ``signs2 * H(signs1 * x) * scale``.
+
+    Parameters
+    ----------
+    x : (..., d) float32 or float16 ndarray
+        ``d`` a power of two from 2 to 8192 (any ``d`` that ``config`` fits).
+    normalize : bool
+        ``scale = 1/sqrt(d)`` (rounded to float32) when true, else 1.
+    signs1, signs2 : (d,) array_like of +-1, optional
+        The randomized Hadamard's sign flips.
+    config : FwhtConfig, optional
+        Another launch configuration (e.g. a teaching one with small warps);
+        default: :func:`fwht_config`.
+
+    Returns
+    -------
+    y : (..., d) ndarray, ``x``'s dtype (computed in float32)
+
+    Raises
+    ------
+    TypeError, ValueError
+        Non-float or non-NumPy input, a size outside the table, signs of the
+        wrong shape.
+
+    Notes
+    -----
+    ``y = fwht(x)`` up to float32 rounding: the kernel adds in butterfly
+    order and scales once at the end. Cost: O(d log d) per row, as the
+    kernel, but slow (it is for checking and teaching).
+
+    Examples
+    --------
+    >>> emulate_fwht(np.array([1.0, 0.0, 0.0, 0.0], np.float32))
+    array([0.5, 0.5, 0.5, 0.5], dtype=float32)
+    """
+    x, cfg = _kernel_input(x, config)
+    d = x.shape[-1]
+    scale = np.float32(1.0 / np.sqrt(d)) if normalize else np.float32(1.0)
+    return _run_fwht(x.reshape(-1, d), cfg, scale, signs1, signs2).reshape(x.shape)
+
+
+def emulate_fwht_trace(x, *, config=None) -> list:
+    """The stages of the emulated kernel on ``x`` (unnormalized, no signs), input first.
+
+    Parameters
+    ----------
+    x : (..., d) float32 or float16 ndarray
+    config : FwhtConfig, optional
+        Default :func:`fwht_config` ``(d)``; a teaching configuration may use small warps.
+
+    Returns
+    -------
+    records : list of ``log2(d) + 1`` :class:`StageRecord`
+        ``records[s].values`` equals ``hadamard.fwht_stages(x)[s]`` for float32
+        input: the same butterflies in the same order (stride 1 first).
+    """
+    x, cfg = _kernel_input(x, config)
+    d = x.shape[-1]
+    x2 = x.reshape(-1, d)
+    n = x2.shape[0]
+    plan = iter(cfg.stage_plan())
+    records = [StageRecord(0, "input", 0, 0, x2.astype(np.float32).reshape(x.shape))]
+
+    def record(kind, detail, values_fn):
+        planned_kind, stride, planned_detail = next(plan)
+        assert (planned_kind, planned_detail) == (kind, detail)  # the plan is the kernel's order
+        values = values_fn().reshape(-1, d)[:n].reshape(x.shape)
+        records.append(StageRecord(len(records), kind, stride, detail, values))
+
+    _run_fwht(x2.astype(np.float32), cfg, 1.0, None, None, record)
+    return records
+
+
+# --------------------------------------------------------------------------- encode / decode
+
+
+def _pack_layout(cfg: FwhtConfig, bits: int):
+    """Bit offset, inside its block's stream, of each thread's vector load: (rows, T, C)."""
+    n_bytes = (cfg.d * bits + 7) // 8
+    r = np.arange(cfg.rows_per_block)[:, None, None]
+    first = cfg.element_index()[None, :, :, 0]  # (1, T, C): element of x[c][0]
+    return r * n_bytes * 8 + first * bits, n_bytes
+
+
+def _pack_words(cfg: FwhtConfig) -> int:
+    """``PACK_WORDS`` of ``tq_codec_traits``."""
+    pack_bytes = cfg.rows_per_block * ((cfg.d * MAX_BITS + 7) // 8)
+    return (pack_bytes + 3) // 4 + 1
+
+
+def _bucket(t: np.ndarray, thr: np.ndarray, bits: int) -> np.ndarray:
+    """``tq_bucket``: binary search, ``code += step`` where ``t >= thr[code + step - 1]``."""
+    code = np.zeros(t.shape, dtype=np.int64)
+    step = 1 << (bits - 1)
+    while step > 0:
+        code += np.where(t >= thr[code + step - 1], step, 0)
+        step >>= 1
+    return code
+
+
+def emulate_encode(x, signs1, signs2, thresholds, bits: int):
+    """The kernel ``tq_encode_kernel`` in NumPy: norms and packed codes of each row.
+
+    Parameters
+    ----------
+    x : (n, d) float32 ndarray
+        Rows, ``d`` a power of two in the kernel table (zero-padded by the caller).
+    signs1, signs2 : (d,) float32 arrays of +-1
+        The randomized Hadamard ``D2 H D1``.
+    thresholds : (2**bits - 1,) float32 ndarray
+        Ascending cell edges in scaled units (``turboquant._float32_thresholds``).
+    bits : int
+        1 .. 8.
+
+    Returns
+    -------
+    codes : (n, ceil(d * bits / 8)) uint8 ndarray
+        ``pack_bits`` layout.
+    norms : (n,) float32 ndarray
+
+    Notes
+    -----
+    ``t = s2 * H(s1 * x) / ||x||`` (unnormalized ``H``: ``sqrt(d)`` cancels) and
+    ``code = #{k : thresholds[k] <= t}``, so the codes equal
+    ``TurboQuantMSE.encode``'s except where ``t`` lies within rounding of a
+    threshold.
+    """
+    bits = check_bits(bits, "bits", hi=MAX_BITS)
+    x = np.asarray(x)
+    if x.dtype != np.float32 or x.ndim != 2:
+        raise TypeError("x must be a 2-d float32 array (the kernel's input)")
+    n, d = x.shape
+    cfg = fwht_config(d)
+    thr = np.asarray(thresholds, dtype=np.float32)
+    if thr.shape != ((1 << bits) - 1,):
+        raise ValueError(f"thresholds must have 2**bits - 1 = {(1 << bits) - 1} values")
+    s1, s2 = _check_signs(signs1, d, "signs1"), _check_signs(signs2, d, "signs2")
+    xb = _blocks(x, cfg)
+    n_blocks = xb.shape[0]
+    valid = (np.arange(n_blocks * cfg.rows_per_block) < n).reshape(n_blocks, cfg.rows_per_block)
+    regs = _load_row(xb, cfg)
+    # 1. the norm
+    s = np.zeros(regs.shape[:3], dtype=np.float32)
+    for c in range(cfg.chunks):
+        for i in range(cfg.vec):
+            s = s + regs[..., c, i] * regs[..., c, i]
+    s = _row_sum(s, cfg)
+    norm = np.sqrt(s[:, :, 0])
+    inv = np.zeros_like(norm)
+    np.divide(np.float32(1.0), norm, out=inv, where=norm > 0)
+    # 2. the rotation
+    _multiply_signs(regs, s1, cfg)
+    _fwht_row(regs, cfg)
+    # 3. codes, packed
+    words = np.zeros((n_blocks, _pack_words(cfg)), dtype=np.uint64)
+    off, n_bytes = _pack_layout(cfg, bits)
+    s2_regs = s2[cfg.element_index()]
+    code = _bucket((regs * s2_regs) * inv[:, :, None, None, None], thr, bits)
+    word = np.zeros(code.shape[:-1], dtype=np.uint64)
+    for i in range(cfg.vec):
+        word |= code[..., i].astype(np.uint64) << np.uint64(i * bits)
+    off = np.broadcast_to(off, word.shape)
+    blk = np.broadcast_to(np.arange(n_blocks)[:, None, None, None], word.shape)
+    keep = np.broadcast_to(valid[:, :, None, None], word.shape)
+    w, sh = off >> 5, (off & 31).astype(np.uint64)
+    np.bitwise_or.at(words, (blk[keep], w[keep]), ((word << sh) & 0xFFFFFFFF)[keep])
+    cross = keep & (sh + cfg.vec * bits > 32)
+    np.bitwise_or.at(words, (blk[cross], w[cross] + 1), (word >> (np.uint64(32) - sh))[cross])
+    # 4. the block's bytes
+    stream = words.astype("<u4").view(np.uint8)[:, : cfg.rows_per_block * n_bytes]
+    codes = stream.reshape(-1, n_bytes)[:n].copy()
+    return codes, norm.reshape(-1)[:n].copy()
+
+
+def emulate_decode(codes, norms, signs1, signs2, levels, bits: int, d: int):
+    """The kernel ``tq_decode_kernel`` in NumPy: ``s1 * H(s2 * levels[code]) * (r / d)``.
+
+    Parameters
+    ----------
+    codes : (n, ceil(d * bits / 8)) uint8 ndarray
+    norms : (n,) float16 ndarray
+    signs1, signs2 : (d,) float32 arrays of +-1
+    levels : (2**bits,) float32 ndarray
+        Centroids in scaled units.
+    bits, d : int
+
+    Returns
+    -------
+    x_hat : (n, d) float32 ndarray
+    """
+    bits = check_bits(bits, "bits", hi=MAX_BITS)
+    cfg = fwht_config(d)
+    codes = np.asarray(codes, dtype=np.uint8)
+    norms = np.asarray(norms, dtype=np.float16).reshape(-1)
+    n_bytes = (d * bits + 7) // 8
+    if codes.ndim != 2 or codes.shape[1] != n_bytes or codes.shape[0] != norms.shape[0]:
+        raise ValueError(f"codes must be (n, {n_bytes}) uint8 with n = len(norms)")
+    lv = np.asarray(levels, dtype=np.float32)
+    s1, s2 = _check_signs(signs1, d, "signs1"), _check_signs(signs2, d, "signs2")
+    n = codes.shape[0]
+    cb = _blocks(codes, cfg)  # (blocks, rows, n_bytes), zero rows past the end
+    n_blocks = cb.shape[0]
+    raw = np.zeros((n_blocks, _pack_words(cfg) * 4), dtype=np.uint8)
+    raw[:, : cfg.rows_per_block * n_bytes] = cb.reshape(n_blocks, -1)
+    words = raw.view("<u4").astype(np.uint64)
+    # 1. unpack and look up
+    off, _ = _pack_layout(cfg, bits)
+    off = np.broadcast_to(off, (n_blocks,) + off.shape)
+    w, sh = off >> 5, (off & 31).astype(np.uint64)
+    blk = np.arange(n_blocks)[:, None, None, None]
+    f = words[blk, w]
+    cross = sh + cfg.vec * bits > 32
+    f = f | np.where(cross, words[blk, np.minimum(w + 1, words.shape[1] - 1)] << np.uint64(32), 0)
+    word = (f >> sh) & 0xFFFFFFFF
+    mask = np.uint64((1 << bits) - 1)
+    code = np.stack([(word >> np.uint64(i * bits)) & mask for i in range(cfg.vec)], axis=-1)
+    regs = lv[code.astype(np.int64)] * s2[cfg.element_index()]
+    # 2. the inverse rotation, s1 and the scale r / d
+    _fwht_row(regs, cfg)
+    nb = _blocks(norms.reshape(-1, 1), cfg)[:, :, 0]
+    scale = nb.astype(np.float32) * np.float32(1.0 / d)
+    regs = (regs * s1[cfg.element_index()]) * scale[:, :, None, None, None]
+    return _store_row(regs, cfg).reshape(-1, d)[:n].copy()
+
+
+class EmulatedKernels:
+    """The kernel launches of ``gpu.py``, emulated on NumPy arrays (same signatures).
+
+    ``gpu.py`` drives the CUDA kernels through an object with these three
+    methods; passing this one instead runs the very same driver code (padding,
+    checks, the ``Encoded`` it builds) on the CPU, which is how the tests
+    check the driver without a GPU.
+    """
+
+    xp = np
+
+    @staticmethod
+    def constant(array, dtype=np.float32):
+        """A small constant array (signs, thresholds, levels) in the kernels' dtype."""
+        return np.ascontiguousarray(array, dtype=dtype)
+
+    @staticmethod
+    def fwht(x2, scale, signs1=None, signs2=None):
+        """``(n, d)`` float32/float16 -> ``signs2 * H(signs1 * x2) * scale`` (``fwht_kernel``)."""
+        return _run_fwht(x2, fwht_config(x2.shape[-1]), scale, signs1, signs2)
+
+    @staticmethod
+    def encode(x2, signs1, signs2, thresholds, bits):
+        return emulate_encode(x2, signs1, signs2, thresholds, bits)
+
+    @staticmethod
+    def decode(codes, norms, signs1, signs2, levels, bits, d):
+        return emulate_decode(codes, norms, signs1, signs2, levels, bits, d)
+
