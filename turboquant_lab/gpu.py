@@ -228,7 +228,8 @@ def _finite_or_raise(xp, y2, x, what="transform"):
     (or the sum overflowed). One small reduction instead of a pass over ``x``."""
     if bool(xp.isfinite(y2[:, 0]).all()):
         return
-    ensure_finite(x, "x")  # names the NaN/Inf count
+    with np.errstate(over="ignore", invalid="ignore"):
+        ensure_finite(x, "x")  # names the NaN/Inf count
     raise ValueError(f"the {what} of x overflowed {y2.dtype}: pass x.astype(float32) "
                      f"(or float64) or rescale x")
 
@@ -290,10 +291,12 @@ def _quantizer_constants(q, kernels):
 def _check_norms(xp, norms, x):
     """The CPU path's checks on the float32 norms, then float16 (same messages)."""
     if not bool(xp.isfinite(norms).all()):
-        ensure_finite(x, "x")
+        with np.errstate(over="ignore", invalid="ignore"):
+            ensure_finite(x, "x")
         raise ValueError("x has a vector whose norm overflows float32; the norms are stored "
                          "as float16 (max 65504): rescale x first (e.g. x / x.std())")
-    norms16 = norms.astype(np.float16)
+    with np.errstate(over="ignore"):  # a norm above 65504 becomes inf: reported next
+        norms16 = norms.astype(np.float16)
     if not bool(xp.isfinite(norms16).all()):
         raise ValueError(f"x has a vector of norm {float(norms.max()):.6g}, above the float16 "
                          f"maximum {_FLOAT16_MAX:g} in which norms are stored: rescale x "

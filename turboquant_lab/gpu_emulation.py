@@ -55,6 +55,8 @@ __all__ = [
     "emulate_fwht_trace",
     "emulate_encode",
     "emulate_decode",
+    "emulate_encode_mse",
+    "emulate_decode_mse",
     "EmulatedKernels",
     "STAGE_KINDS",
 ]
@@ -275,7 +277,8 @@ def _load_row(xb: np.ndarray, cfg: FwhtConfig) -> np.ndarray:
 def _store_row(regs: np.ndarray, cfg: FwhtConfig, dtype=np.float32) -> np.ndarray:
     """``store_row``: registers back to ``(blocks, rows_per_block, d)``, converted to ``dtype``."""
     out = np.empty(regs.shape[:2] + (cfg.d,), dtype=dtype)
-    out[:, :, cfg.element_index()] = regs.astype(dtype)  # float16: round to nearest even
+    with np.errstate(over="ignore"):  # float16: round to nearest even, inf past 65504 (cvt.rn)
+        out[:, :, cfg.element_index()] = regs.astype(dtype)
     return out
 
 
@@ -633,7 +636,8 @@ def emulate_encode(x, signs1, signs2, thresholds, bits: int):
     words = np.zeros((n_blocks, _pack_words(cfg)), dtype=np.uint64)
     off, n_bytes = _pack_layout(cfg, bits)
     s2_regs = s2[cfg.element_index()]
-    code = _bucket((regs * s2_regs) * inv[:, :, None, None, None], thr, bits)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf rows: the driver raises
+        code = _bucket((regs * s2_regs) * inv[:, :, None, None, None], thr, bits)
     word = np.zeros(code.shape[:-1], dtype=np.uint64)
     for i in range(cfg.vec):
         word |= code[..., i].astype(np.uint64) << np.uint64(i * bits)
@@ -730,3 +734,29 @@ class EmulatedKernels:
     def decode(codes, norms, signs1, signs2, levels, bits, d):
         return emulate_decode(codes, norms, signs1, signs2, levels, bits, d)
 
+
+def emulate_encode_mse(q, x):
+    """``q.encode(x)`` as the GPU computes it: ``gpu.py``'s driver on the emulated kernels.
+
+    Parameters
+    ----------
+    q : TurboQuantMSE
+    x : (..., q.d) float ndarray
+
+    Returns
+    -------
+    Encoded
+        Equal to ``q.encode(x)`` except for coordinates within float32 rounding
+        of a codebook boundary (and, rarely, a norm one float16 step apart).
+    """
+    from .gpu import _encode_driver  # noqa: PLC0415 (gpu imports this module)
+
+    return _encode_driver(q, x, EmulatedKernels())
+
+
+def emulate_decode_mse(q, enc):
+    """``q.decode(enc)`` as the GPU computes it (``gpu.py``'s driver on the emulated kernels)."""
+    from .gpu import _decode_driver  # noqa: PLC0415
+
+    q._check_encoded(enc)
+    return _decode_driver(q, enc, EmulatedKernels())

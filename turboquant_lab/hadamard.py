@@ -16,20 +16,19 @@ factorisation of the Sylvester matrix,
 so that a row reshaped to an ``f1 x f2 x ... x fk`` tensor is transformed by
 multiplying each axis by a small ``H_f`` (a few BLAS calls that cost ``f``
 multiply-adds per element and axis). It works in cache-sized row blocks, on
-all cores (BLAS limited to one thread per block, see ``_parallel_blocks``),
+all cores (BLAS limited to one thread per block, see ``_parallel``),
 with ``1/sqrt(f)`` folded into each small factor so the normalisation is free.
 The factorisation and strategy for each ``d`` come from one table,
 ``_AUTO_STRATEGY`` and ``_KRON_FACTORS``, with the measurements that chose it.
 """
 from __future__ import annotations
 
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
 
+from ._parallel import for_each_block
 from ._validate import as_float_array, check_power_of_two, ensure_finite
 from .backend import get_xp, is_cupy_array
 
@@ -103,7 +102,6 @@ STRATEGIES = ("kron", "dense", "butterfly")
 """Names accepted by ``fwht(..., strategy=name)``; ``None`` picks from ``_AUTO_STRATEGY``."""
 
 _BLOCK_BYTES = 1 << 20  # rows per block: about 1 MiB of input (measured: 0.25-4 MiB within noise)
-_MAX_WORKERS = 8  # more threads than this only fight over memory bandwidth
 
 
 # --------------------------------------------------------------------------------------
@@ -346,38 +344,6 @@ _STRATEGY_FUNCS = {"kron": _fwht_kron, "dense": _fwht_dense, "butterfly": _fwht_
 # Blocked, threaded driver
 # --------------------------------------------------------------------------------------
 
-_pool_lock = threading.Lock()
-_pool_state: dict = {}
-
-
-def _blas_controller():
-    """threadpoolctl's controller for the loaded BLAS libraries, or None without threadpoolctl."""
-    if "blas" not in _pool_state:
-        try:
-            from threadpoolctl import ThreadpoolController  # noqa: PLC0415 (scans libraries)
-        except ImportError:  # then BLAS keeps its own threads and the blocks run in turn
-            _pool_state["blas"] = None
-        else:
-            _pool_state["blas"] = ThreadpoolController().select(user_api="blas")
-    return _pool_state["blas"]
-
-
-def _executor(workers: int) -> ThreadPoolExecutor:
-    """A process-wide pool of worker threads, rebuilt after a fork or to grow."""
-    pool = _pool_state.get("pool")
-    if pool is None or _pool_state.get("pid") != os.getpid() or _pool_state["size"] < workers:
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fwht")
-        _pool_state.update(pool=pool, pid=os.getpid(), size=workers)
-    return pool
-
-
-def _n_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
 def _check_block(src, dst, x) -> None:
     """Raise if the block's input held NaN or Inf, looking at one output column only.
 
@@ -409,45 +375,25 @@ def _scratch_block(rows: int, d: int, dtype) -> np.ndarray:
 
 
 def _parallel_blocks(x2, out2, func, normalize, x_orig, min_rows=1, scratch=True) -> None:
-    """Run ``func`` over row blocks of ``x2`` into ``out2``, on all cores.
+    """Run ``func`` over row blocks of ``x2`` into ``out2``, on all cores (``_parallel``).
 
-    Many small BLAS calls from one thread leave a core idle, and a threaded
-    BLAS inside several Python threads oversubscribes the cores (measured
-    1.5-2x slower), so the blocks go to a pool of Python threads (NumPy drops
-    the GIL inside matmul and ufuncs) while BLAS is held at one thread. The
-    workers take blocks from one shared iterator, so a core slowed down by
-    another process just does fewer of them. ``min_rows`` keeps blocks tall
-    where a large operand is re-read per block (the dense ``d x d`` matrix).
+    Each block is about ``_BLOCK_BYTES``; ``min_rows`` keeps blocks tall where
+    a large operand is re-read per block (the dense ``d x d`` matrix). A single
+    block keeps BLAS's own threads (one large product uses them well).
     """
     n, d = x2.shape
     rows = max(min_rows, _BLOCK_BYTES // (d * out2.dtype.itemsize))
-    starts = range(0, n, rows)
 
-    def work(todo):
-        buf = _scratch_block(min(rows, n), d, out2.dtype) if scratch else None
-        for r0 in todo:  # next() on a shared range iterator is atomic under the GIL
-            src, dst = x2[r0:r0 + rows], out2[r0:r0 + rows]
-            with np.errstate(invalid="ignore", over="ignore"):  # _check_block raises instead
-                func(src, dst, None if buf is None else buf[:dst.shape[0]], normalize)
-            _check_block(src, dst, x_orig)
+    def new_scratch():
+        return _scratch_block(min(rows, n), d, out2.dtype) if scratch else None
 
-    if len(starts) == 1:
-        work(starts)
-        return
-    ctl = _blas_controller()
-    blas_threads = max((lib.num_threads for lib in ctl.lib_controllers), default=1) if ctl else 1
-    workers = min(blas_threads, _n_cpus(), _MAX_WORKERS, len(starts))
-    if workers <= 1:
-        work(starts)
-        return
-    todo = iter(starts)
-    with _pool_lock, ctl.limit(limits=1):
-        pool = _executor(workers)
-        futures = [pool.submit(work, todo) for _ in range(workers)]
-        errors = [f.exception() for f in futures]  # wait for all before BLAS threads return
-    for err in errors:
-        if err is not None:
-            raise err
+    def body(start, stop, buf):
+        src, dst = x2[start:stop], out2[start:stop]
+        with np.errstate(invalid="ignore", over="ignore"):  # _check_block raises instead
+            func(src, dst, None if buf is None else buf[:stop - start], normalize)
+        _check_block(src, dst, x_orig)
+
+    for_each_block(n, rows, body, new_scratch, limit_single=False)
 
 
 def fwht(x, normalize: bool = True, strategy: str | None = None, *, out=None):
@@ -495,9 +441,10 @@ def fwht(x, normalize: bool = True, strategy: str | None = None, *, out=None):
     transform undoes itself. The butterfly needs ``d log2 d`` additions
     instead of the ``d^2`` of the matrix product. For speed in NumPy the
     default path uses ``H_d = H_f1 (x) ... (x) H_fk`` (see the module notes):
-    about 2-3x the time of ``np.copyto`` on a large float32 array at
-    ``d = 128 ... 4096`` on a 2-core machine (``benchmarks/fwht_cpu.py``),
-    against 7-150x for the dense product. It runs on all cores and holds the
+    on a 32 MiB float32 array on a 2-core machine, about 3-3.5x the time of
+    ``np.copyto`` at ``d = 128 ... 4096`` (2-2.5x when writing into ``out``),
+    against 7x (d=128) to 190x (d=4096) for the dense product
+    (``benchmarks/fwht_cpu.py``). It runs on all cores and holds the
     BLAS thread count at 1 meanwhile (``threadpoolctl``). NaN and Inf in ``x``
     are detected after the transform, block by block, from ``y[..., 0]``
     (the scaled sum of each vector, which they always make non-finite), so
