@@ -112,7 +112,8 @@ def codec_table(d: int, bits_list, n_gpu: int, n_cpu: int, repeat: int) -> None:
     from turboquant_lab.turboquant import TurboQuantMSE
 
     print(f"\nTurboQuantMSE at d = {d}: {n_gpu:,} vectors on the GPU (CUDA events, median of "
-          f"{repeat}), {n_cpu:,} through the NumPy path (median of 3); vectors per second")
+          f"{repeat}; each call includes the NaN/norm check, one device sync), {n_cpu:,} "
+          f"through the NumPy path (median of 3); vectors per second")
     header = f"{'bits':>4}  {'encode GPU':>14} {'encode CPU':>14} {'ratio':>7}  " \
              f"{'decode GPU':>14} {'decode CPU':>14} {'ratio':>7}"
     print(header)

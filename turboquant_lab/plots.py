@@ -396,6 +396,7 @@ def draw_scaling(ax, timings):
     ax.set_xscale("log", base=2)
     ax.set_xlabel("dimension d")
     ax.set_ylabel("time per vector (µs)")
+    ax.set_title("dense product vs fast WHT (timed on this machine)", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(True, which="major", alpha=0.3)
     return ax
@@ -697,7 +698,7 @@ KERNEL_STAGE_COLORS = {
     "registers": "#4c72b0",
     "warp shuffle": "#dd8452",
     "shared memory": "#c44e52",
-    "registers (chunks)": "#55a868",
+    "registers (chunks)": "#8c564b",
 }
 
 
@@ -707,7 +708,7 @@ def draw_kernel_stage(ax, state):
     One column per thread of the row (grouped by warp), one row per register
     (``x[c][i]``, chunk ``c`` and element ``i`` of a vector load); each cell
     is the element the thread holds there (its index), coloured by its value
-    after the stage (red positive, blue negative, white zero). The lines join
+    after the stage (green positive, purple negative, white zero). The lines join
     the pairs of this stage, coloured by where they meet: registers, a warp
     shuffle or shared memory. ``state``: a ``KernelStageState``
     (``widgets.compute_kernel_stage``).
@@ -722,7 +723,7 @@ def draw_kernel_stage(ax, state):
     labels = T <= 16  # element numbers in the cells (too small beyond 16 threads)
     # with labels, a colour range twice the largest value keeps the cells light enough to read
     vmax = state.vmax * (2 if labels else 1)
-    ax.imshow(grid, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto",
+    ax.imshow(grid, cmap="PRGn", vmin=-vmax, vmax=vmax, aspect="auto",
               interpolation="nearest", extent=(-0.5, T - 0.5, S - 0.5, -0.5))
     if labels:
         size = 8 if T <= 8 else 6
@@ -735,13 +736,20 @@ def draw_kernel_stage(ax, state):
         xb, yb = state.owner[b].astype(float), state.slot[b].astype(float)
         same_col = xa == xb  # pairs inside one thread: a line beside the labels
         gap = 0.25 if labels else 0.0  # keep the labels readable
-        xa, xb = np.where(same_col, xa + 0.35, xa + gap), np.where(same_col, xb + 0.35, xb - gap)
+        side = 0.22 + 0.06 * (state.slot[a] % 4)  # side by side when they overlap
+        xa, xb = np.where(same_col, xa + side, xa + gap), np.where(same_col, xb + side, xb - gap)
         lift = np.where(same_col, 0.0, ((state.owner[a] % 4) - 1.5) * 0.09)  # overlapping spans
         ya = np.where(same_col, ya + gap / 2, ya + lift)
         yb = np.where(same_col, yb - gap / 2, yb + lift)
         segs = np.stack([np.stack([xa, ya], 1), np.stack([xb, yb], 1)], axis=1)
-        ax.add_collection(LineCollection(segs, colors=KERNEL_STAGE_COLORS[state.kind],
-                                         linewidths=1.6 if len(segs) <= 64 else 0.6, alpha=0.9))
+        import matplotlib.patheffects as pe
+
+        thin = len(segs) > 64
+        lines = LineCollection(segs, colors=KERNEL_STAGE_COLORS[state.kind],
+                               linewidths=0.6 if thin else 2.0)
+        if not thin:  # a white edge keeps the lines visible on any cell colour
+            lines.set_path_effects([pe.withStroke(linewidth=4, foreground="white")])
+        ax.add_collection(lines)
     for w in range(1, cfg.warps_per_row):
         ax.axvline(w * cfg.row_lanes - 0.5, color="black", lw=2.5)
     for c in range(1, cfg.chunks):
