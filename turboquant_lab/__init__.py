@@ -13,16 +13,17 @@ widgets of the lessons live in :mod:`turboquant_lab.plots`,
 demand.
 """
 from . import backend, codebooks, data, hadamard, packing, rotation, turboquant, uniform
+from .attention import AttentionFidelity, attention, attention_fidelity, attention_reference, softmax
 from .backend import get_xp, gpu_available, to_device, to_host
 from .codebooks import (GAUSSIAN_MSE, Codebook, coordinate_cdf, coordinate_pdf, expected_mse,
                         expected_mse_reference, lloyd_max_codebook, lloyd_max_history,
                         lloyd_max_step, mse_lower_bound, mse_upper_bound, uniform_codebook,
                         unit_coordinate_pdf)
-from .data import kv_outlier_channels, make_kv_vectors
+from .data import KVSample, kv_outlier_channels, load_kv_sample, make_kv_vectors
 from .hadamard import fwht, fwht_reference, fwht_stages, hadamard, hadamard_op_counts
 from .packing import pack_bits, pack_bits_reference, packed_nbytes, unpack_bits, unpack_bits_reference
 from .rotation import RandomizedHadamard, random_orthogonal, random_signs
-from .turboquant import Encoded, TurboQuantMSE, bucketize
+from .turboquant import Encoded, ProdEncoded, TurboQuantMSE, TurboQuantProd, bucketize
 from .uniform import (QuantStats, UniformQuantized, quant_stats, uniform_dequantize, uniform_levels,
                       uniform_quantize)
 
@@ -44,8 +45,12 @@ __all__ = [
     # packing and the pipeline (lesson 08)
     "pack_bits", "unpack_bits", "packed_nbytes", "pack_bits_reference", "unpack_bits_reference",
     "TurboQuantMSE", "Encoded", "bucketize",
+    # inner products and attention (lessons 10-11)
+    "TurboQuantProd", "ProdEncoded", "attention", "softmax", "attention_reference", "attention_fidelity",
+    "AttentionFidelity",
     # data
-    "make_kv_vectors", "kv_outlier_channels",
-    # submodules
-    "backend", "codebooks", "data", "hadamard", "packing", "rotation", "turboquant", "uniform",
+    "make_kv_vectors", "kv_outlier_channels", "load_kv_sample", "KVSample",
+    # submodules (``hadamard`` and ``attention`` are the functions of those names:
+    # import from the modules with ``from turboquant_lab.hadamard import ...``)
+    "backend", "codebooks", "data", "packing", "rotation", "turboquant", "uniform",
 ]
