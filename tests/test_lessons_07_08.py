@@ -136,6 +136,19 @@ def test_lloyd_max_figures_draw():
     ax = plots.draw_mse_vs_bits(None, {"bits": b, "Lloyd-Max": [lloyd_max_codebook(k).mse for k in b],
                                        "lower bound": 4.0 ** -b, "measured": 4.0 ** -b * 2})
     assert ax.get_yscale() == "log" and len(ax.lines) == 3
+    plt.close("all")
+
+
+def test_codebook_laws_figure_draws_both_codebooks():
+    ax = plots.draw_codebook_laws(None, 3, 8)
+    ticks = [line.get_xdata() for line in ax.lines if line.get_marker() == "|"]
+    assert len(ticks) == 2
+    np.testing.assert_allclose(ticks[0], lloyd_max_codebook(3, 8).centroids)
+    np.testing.assert_allclose(ticks[1], lloyd_max_codebook(3).centroids)
+    # the exact law at d = 8 has lighter tails: its outer centroid sits closer to 0
+    assert ticks[0][-1] < ticks[1][-1]
+    assert "3 bits" in ax.get_title() and ax.get_xlabel() and ax.get_ylabel() == "density"
+    plt.close("all")
 
 
 # --------------------------------------------------------------------------- lesson 08

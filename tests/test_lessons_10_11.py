@@ -157,6 +157,7 @@ def test_draw_functions(stats, sample):
     plt.close("all")
     axes = plots.draw_real_head(None, widgets.compute_real_head(sample, 0, 0, 2, 0))
     assert len(axes[1].get_xticklabels()) == 15
+    assert all(a.get_xlabel() and a.get_ylabel() for a in axes)  # labelled axes
     plt.close("all")
     rows = [{"bits": b, "method": m, "bits_per_coordinate": b + 0.5, "output_rel_error": 2.0 ** -b}
             for b in (2, 3) for m in ("turboquant", "uniform")]

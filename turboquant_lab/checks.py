@@ -1455,7 +1455,7 @@ __all__ += [
 
 @_checker("shuffle_partner")
 def check_shuffle_partner(shuffle_partner):
-    """Check ``shuffle_partner(lane, mask)``: the lane that ``__shfl_xor_sync`` reads, ``lane ^ mask``."""
+    """Check ``shuffle_partner(lane, mask)``: the lane a shuffle reads, ``lane ^ mask``."""
     lanes = np.arange(32)
     cfg = gpu_emulation.fwht_config(256)  # one row per warp: 32 lanes
     cases = [(f"lane = np.arange(32), mask = {m}", lanes, m) for m in (1, 2, 4, 8, 16)]
@@ -1506,7 +1506,7 @@ def _kind_with(stride, cfg, lanes, inclusive=False):
 
 @_checker("stage_kind")
 def check_stage_kind(stage_kind):
-    """Check ``stage_kind(stride, cfg)`` against ``cfg.stage_plan()`` for every layout of the table."""
+    """Check ``stage_kind(stride, cfg)`` against ``cfg.stage_plan()`` for every kernel layout."""
     kinds = gpu_emulation.STAGE_KINDS
     for text, cfg in _stage_configs():
         plan = cfg.stage_plan()
@@ -1550,7 +1550,7 @@ def check_stage_kind(stage_kind):
 
 @_checker("fwht_traffic")
 def check_fwht_traffic(fwht_traffic):
-    """Check ``fwht_traffic(d, itemsize)``: bytes moved, additions and additions per byte of one row."""
+    """Check ``fwht_traffic(d, itemsize)``: bytes moved, additions, additions per byte of a row."""
     for d, itemsize in [(2, 4), (128, 4), (1024, 4), (8192, 4), (256, 2), (64, 8)]:
         case = f"d = {d}, itemsize = {itemsize}"
         out = _call(fwht_traffic, d, itemsize, case=case)
@@ -1627,7 +1627,7 @@ def _shuffle_overwrite_bug(regs, mask):
 
 @_checker("shuffle_stage")
 def check_shuffle_stage(shuffle_stage):
-    """Check ``shuffle_stage(regs, mask)`` on a (32, k) register file against the emulated kernel."""
+    """Check ``shuffle_stage(regs, mask)`` on a (32, k) register file against the emulation."""
     for case, regs, mask, expected in _shuffle_cases():
         got = _array(_call(shuffle_stage, regs, mask, case=case), case, "the registers",
                      shape=regs.shape)
@@ -1661,3 +1661,467 @@ def check_shuffle_stage(shuffle_stage):
                        expected=expected[lane], got=got[lane], what=f"lane {lane}:", hint=hint)
     return ("All five shuffle stages of the d = 256 kernel give the emulation's registers, and "
             "so do hand-made register files.")
+
+
+# ======================================================================================
+# Lesson 10: inner products and QJL
+# ======================================================================================
+
+attention_mod, turboquant = (import_module(f"{__package__}.{name}")
+                             for name in ("attention", "turboquant"))
+
+__all__ += [
+    # lesson 10
+    "check_attention_weights", "check_kl_divergence", "check_inner_product_ratio",
+    "check_qjl_estimate",
+]
+
+
+def _softmax_rows(z):
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@_checker("attention_weights")
+def check_attention_weights(attention_weights):
+    """Check ``attention_weights(q, K)``: ``softmax(q @ K.T / sqrt(d))`` over the keys, stable."""
+    kv = data.make_kv_vectors(64, 32, seed=4).astype(np.float64)
+    cases = [
+        ("q = np.array([1.0, 0.0]), K = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])",
+         np.array([1.0, 0.0]), np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])),
+        ("q = np.random.default_rng(0).standard_normal(16), "
+         "K = np.random.default_rng(1).standard_normal((10, 16))",
+         _rng(0).standard_normal(16), _rng(1).standard_normal((10, 16))),
+        ("q = np.random.default_rng(2).standard_normal((4, 32)), "
+         "K = tql.make_kv_vectors(64, 32, seed=4)  (4 queries at once)",
+         _rng(2).standard_normal((4, 32)), kv),
+        ("q = 100 * np.ones(8), K = 100 * np.eye(8)  (scores of 10,000: exp overflows)",
+         100 * np.ones(8), 100 * np.eye(8)),
+    ]
+    for case, q, K in cases:
+        d = K.shape[1]
+        s = q @ K.T
+        expected = attention_mod.softmax(s / math.sqrt(d))
+        got = _array(_call(attention_weights, q, K, case=case), case, "the weights",
+                     shape=expected.shape)
+        detectors = [
+            (lambda g: not np.all(np.isfinite(g)),
+             "exp overflowed (inf / inf = NaN): subtract each row's largest score before "
+             "np.exp; the factor exp(-max) cancels in the ratio."),
+            (_softmax_rows(s), "scale the scores by the temperature 1/sqrt(d) before the "
+                               "softmax."),
+            (_softmax_rows(s / d), "the temperature is 1/sqrt(d), not 1/d."),
+        ]
+        if s.ndim == 2:
+            e = np.exp(s / math.sqrt(d) - (s / math.sqrt(d)).max(axis=0, keepdims=True))
+            detectors.append((e / e.sum(axis=0, keepdims=True),
+                              "normalise over the keys (the last axis, axis=-1), so that each "
+                              "query's weights sum to 1."))
+            e = np.exp(s / math.sqrt(d) - (s / math.sqrt(d)).max())
+            detectors.append((e / e.sum(),
+                              "each query gets its own softmax: sum over the last axis with "
+                              "keepdims=True, not over the whole array."))
+        _expect(got, expected, case, rtol=1e-6, atol=1e-12, what="weights", detectors=detectors,
+                hint="z = q @ K.T / sqrt(d); z -= z.max(axis=-1, keepdims=True); "
+                     "w = np.exp(z); return w / w.sum(axis=-1, keepdims=True).")
+    return ("Matches tql.softmax(q @ K.T / sqrt(d)) for one query and a batch of queries, and "
+            "stays finite when the scores are in the thousands.")
+
+
+def _kl_ref(p, p_hat):
+    p = np.asarray(p, dtype=np.float64)
+    p_hat = np.asarray(p_hat, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0) / p_hat), 0.0)
+    return terms.sum(axis=-1)
+
+
+@_checker("kl_divergence")
+def check_kl_divergence(kl_divergence):
+    """Check ``kl_divergence(p, p_hat)``: ``sum p log(p / p_hat)`` on the last axis, in nats."""
+    a = _softmax_rows(_rng(0).standard_normal((3, 20)) * 2)
+    b = _softmax_rows(_rng(1).standard_normal((3, 20)) * 2)
+    cases = [
+        ("p = np.array([0.5, 0.5]), p_hat = np.array([0.9, 0.1])",
+         np.array([0.5, 0.5]), np.array([0.9, 0.1])),
+        ("p = np.array([0.7, 0.2, 0.1]), p_hat = np.array([0.7, 0.2, 0.1])  (equal)",
+         np.array([0.7, 0.2, 0.1]), np.array([0.7, 0.2, 0.1])),
+        ("p = np.array([0.0, 0.25, 0.75]), p_hat = np.array([0.1, 0.3, 0.6])  (a weight of 0)",
+         np.array([0.0, 0.25, 0.75]), np.array([0.1, 0.3, 0.6])),
+        ("p, p_hat = two (3, 20) arrays of softmax weights (3 queries; one KL per row)", a, b),
+    ]
+    for case, p, q in cases:
+        expected = _kl_ref(p, q)
+        got = _call(kl_divergence, p, q, case=case)
+        if p.ndim == 2 and np.size(got) == 1:
+            raise _Failure("one KL per row (per query) is expected, got a single number",
+                           case=case, expected=expected, got=got,
+                           hint="sum over the last axis only: np.sum(..., axis=-1).")
+        got = _array(got, case, "the KL divergence", shape=expected.shape)
+        with np.errstate(all="ignore"):
+            detectors = [
+                (lambda g: not np.all(np.isfinite(g)),
+                 "a weight p_j = 0 contributes 0 (the limit of p log p): 0 * log(0) is NaN in "
+                 "NumPy, so skip those terms (np.where(p > 0, ...), or scipy.special.xlogy)."),
+                (_kl_ref(q, p), "KL is not symmetric: KL(p || p_hat) weighs the log-ratio "
+                                "log(p / p_hat) by the exact weights p."),
+                (_kl_ref(p, q) / math.log(2), "use the natural log (nats), np.log, not "
+                                              "np.log2."),
+                (lambda g: _close(g, _kl_ref(p, q) / p.shape[-1], 1e-6, 1e-12) and
+                 not _close(expected, 0.0), "sum the terms over the keys, don't average them."),
+            ]
+        _expect(got, expected, case, rtol=1e-6, atol=1e-12, what="KL", detectors=detectors,
+                hint="np.sum(np.where(p > 0, p * np.log(p / p_hat), 0.0), axis=-1).")
+    return ("Matches sum p log(p / p_hat) over the last axis for single and batched weights, "
+            "is 0 for equal weights and handles weights of 0.")
+
+
+def _unit(a):
+    return a / np.linalg.norm(a, axis=-1, keepdims=True)
+
+
+def _pairs(n, d, seed):
+    rng = _rng(seed)
+    x = _unit(rng.standard_normal((n, d)))
+    y = _unit(x + rng.standard_normal((n, d)) / math.sqrt(d))
+    return x, y
+
+
+@_checker("inner_product_ratio")
+def check_inner_product_ratio(inner_product_ratio):
+    """Check ``inner_product_ratio(x, y, bits, seed)``: ``sum <y, x_hat> / sum <y, x>``."""
+    for n, d, bits, seed in [(400, 64, 1, 0), (400, 128, 2, 1), (300, 128, 3, 2), (200, 32, 4, 3)]:
+        x, y = _pairs(n, d, seed)
+        case = (f"x, y = {n} pairs of unit vectors in d = {d} (x, y = pairs({n}, {d}, "
+                f"seed={seed}) in the cell above), bits = {bits}, seed = {seed}")
+        tq = turboquant.TurboQuantMSE(d, bits, seed=seed)
+        x_hat = np.asarray(tq.decode(tq.encode(x)), dtype=np.float64)
+        ip, ip_hat = np.sum(x * y, axis=1), np.sum(x_hat * y, axis=1)
+        expected = float(ip_hat.sum() / ip.sum())
+        got = _number(_call(inner_product_ratio, x, y, bits, seed, case=case), case)
+        _expect(got, expected, case, rtol=2e-4, atol=1e-6, detectors=[
+            (float(np.mean(ip_hat / ip)), "return the ratio of the sums, sum <y, x_hat> / "
+                                          "sum <y, x> (it estimates E<y, x_hat> / <y, x>), not "
+                                          "the mean of the per-pair ratios, a different and "
+                                          "noisier estimator (it explodes where <y, x> is "
+                                          "near 0)."),
+            (1.0 / expected, "it is estimate over truth: sum <y, x_hat> / sum <y, x>."),
+            (float(np.mean(np.linalg.norm(x_hat, axis=1))),
+             "that is the length of x_hat; the question is how the inner products with y "
+             "shrink."),
+            (float(np.sum(x_hat * x) / np.sum(x * x)), "use the queries y: <y, x_hat> against "
+                                                       "<y, x>."),
+        ], hint="tq = tql.TurboQuantMSE(d, bits, seed=seed); x_hat = tq.decode(tq.encode(x)); "
+                "return np.sum(x_hat * y) / np.sum(x * y).")
+    return ("Matches sum <y, x_hat> / sum <y, x> with tql.TurboQuantMSE for 1 to 4 bits and "
+            "d = 32 to 128.")
+
+
+def _qjl_ref(r, y, S):
+    r = np.asarray(r, dtype=np.float64)
+    S = np.asarray(S, dtype=np.float64)
+    m = S.shape[0]
+    z = np.where(r @ S.T >= 0, 1.0, -1.0)
+    return math.sqrt(math.pi / 2) / m * np.linalg.norm(r, axis=-1) * (z @ (S @ y))
+
+
+@_checker("qjl_estimate")
+def check_qjl_estimate(qjl_estimate):
+    """Check ``qjl_estimate(r, y, S)``: ``sqrt(pi/2) / m * ||r|| * <sign(S r), S y>`` per row."""
+    cases = []
+    rng = _rng(11)
+    r, y, S = rng.standard_normal((6, 16)), rng.standard_normal(16), rng.standard_normal((16, 16))
+    cases.append(("r, y, S = (6, 16), (16,), (16, 16) Gaussian arrays from "
+                  "np.random.default_rng(11)", r, y, S))
+    rng = _rng(12)
+    r, y = 3 * rng.standard_normal((4, 32)), rng.standard_normal(32)
+    S = rng.standard_normal((64, 32))
+    cases.append(("r = 3 * (4, 32), y = (32,), S = (64, 32) Gaussian from "
+                  "np.random.default_rng(12)  (m = 64 sketch rows, not d)", r, y, S))
+    for case, r, y, S in cases:
+        expected = _qjl_ref(r, y, S)
+        got = _array(_call(qjl_estimate, r, y, S, case=case), case, "the estimates",
+                     shape=expected.shape)
+        m, d = S.shape
+        norm = np.linalg.norm(r, axis=-1)
+        dots = np.where(r @ S.T >= 0, 1.0, -1.0) @ (S @ y)
+        _expect(got, expected, case, rtol=1e-6, atol=1e-9, what="estimates", detectors=[
+            (expected * math.sqrt(2 / math.pi), "the scale is sqrt(pi/2) / m, not 1 / m: the "
+                                                "sign keeps only sqrt(2/pi) of each projection "
+                                                "on average, so multiply by its inverse."),
+            (expected * 2 / math.pi, "multiply by sqrt(pi/2) (the inverse of E|g| = "
+                                     "sqrt(2/pi)), not by sqrt(2/pi)."),
+            (expected / norm, "multiply by ||r||: the signs forget the length of r, so it is "
+                              "stored beside them."),
+            (expected * m, "divide by m, the number of sketch rows (S.shape[0])."),
+            (expected * m / d if m != d else np.nan,
+             "divide by the number of sketch rows m = S.shape[0], which need not be d."),
+            (math.sqrt(math.pi / 2) / m * norm * (np.where(r @ S.T >= 0, 1.0, -1.0)
+                                                  @ np.sign(S @ y)),
+             "only the stored vector is reduced to signs: keep the query side S y exact."),
+            (math.sqrt(math.pi / 2) / m * norm * dots / np.linalg.norm(y),
+             "use y as it is, not y / ||y||."),
+        ], hint="z = np.sign(r @ S.T) (one row of signs per vector); return "
+                "np.sqrt(np.pi / 2) / S.shape[0] * np.linalg.norm(r, axis=-1) * (z @ (S @ y)).")
+    # the library's plain QJL sketch (bits = 1: no MSE stage, r = x; norms stored as float16)
+    d = 64
+    prod = turboquant.TurboQuantProd(d, 1, seed=5)
+    x = data.make_kv_vectors(50, d, seed=5).astype(np.float64)
+    y = _rng(13).standard_normal(d)
+    case = ("r = tql.make_kv_vectors(50, 64, seed=5), y = np.random.default_rng(13)"
+            ".standard_normal(64), S = tql.TurboQuantProd(64, bits=1, seed=5).S")
+    lib = np.asarray(prod.inner_product(prod.encode(x), y), dtype=np.float64)
+    got = _array(_call(qjl_estimate, x, y, prod.S.astype(np.float64), case=case), case,
+                 "the estimates", shape=lib.shape)
+    if not _close(got, lib, 2e-3, 1e-3 * float(np.abs(lib).max())):
+        raise _Failure("different from the library's 1-bit sketch", case=case, expected=lib,
+                       got=got, what="estimates",
+                       hint="tql.TurboQuantProd(d, bits=1).inner_product is this estimator "
+                            "(with ||r|| rounded to float16): see its Notes.")
+    return ("Matches sqrt(pi/2) / m * ||r|| * <sign(S r), S y> for square and tall sketch "
+            "matrices, and tql.TurboQuantProd(d, bits=1).inner_product up to its float16 norms.")
+
+
+# ======================================================================================
+# Lesson 11: real KV caches
+# ======================================================================================
+
+__all__ += [
+    # lesson 11
+    "check_channel_rms", "check_outlier_channels", "check_max_over_mean_rotated",
+    "check_storage_and_error",
+]
+
+
+@functools.lru_cache(maxsize=1)
+def _real_keys():
+    """The real keys of the shipped sample as read-only float64, (layers, heads, tokens, d)."""
+    keys = data.load_kv_sample().keys.astype(np.float64)
+    keys.flags.writeable = False
+    return keys
+
+
+def _rms(x):
+    return np.sqrt(np.mean(np.asarray(x, dtype=np.float64) ** 2, axis=-2))
+
+
+@_checker("channel_rms")
+def check_channel_rms(channel_rms):
+    """Check ``channel_rms(keys)``: the RMS over the tokens of each channel, ``(..., n, d)``."""
+    keys = _real_keys()
+    cases = [
+        ("keys = np.array([[1.0, -2.0, 0.0], [3.0, 2.0, 0.0]])  (2 tokens, 3 channels)",
+         np.array([[1.0, -2.0, 0.0], [3.0, 2.0, 0.0]])),
+        ("keys = sample.keys[2, 3].astype(np.float64)  (one head: 256 tokens x 32 channels)",
+         np.array(keys[2, 3])),
+        ("keys = sample.keys.astype(np.float64)  (every layer and head: (6, 12, 256, 32))",
+         np.array(keys)),
+        ("keys = tql.make_kv_vectors(300, 64, seed=2)",
+         data.make_kv_vectors(300, 64, seed=2).astype(np.float64)),
+    ]
+    for case, x in cases:
+        expected = _rms(x)
+        got = _call(channel_rms, x, case=case)
+        if np.shape(got) == x.shape[:-1] and x.shape[-2] != x.shape[-1]:
+            raise _Failure(f"got one number per token (shape {np.shape(got)}), expected one per "
+                           f"channel {expected.shape}", case=case,
+                           hint="average over the tokens, the second-to-last axis: "
+                                "np.mean(x ** 2, axis=-2).")
+        got = _array(got, case, "the channel RMS", shape=expected.shape)
+        _expect(got, expected, case, rtol=1e-6, atol=1e-12, what="RMS", detectors=[
+            (np.std(x, axis=-2), "the RMS keeps the channel's mean: sqrt(mean(x**2)), not the "
+                                 "standard deviation, which subtracts it (and real keys have "
+                                 "large channel means)."),
+            (np.mean(x ** 2, axis=-2), "take the square root of the mean square."),
+            (np.mean(np.abs(x), axis=-2), "root mean square: sqrt(mean(x**2)), not mean(|x|)."),
+            (np.sqrt(np.sum(x ** 2, axis=-2)), "the mean of the squares, not their sum: divide "
+                                               "by the number of tokens."),
+        ], hint="np.sqrt(np.mean(keys ** 2, axis=-2)).")
+    return ("Matches sqrt(mean(keys**2, axis=-2)) for one head, every head at once and "
+            "synthetic keys.")
+
+
+def _outliers(x, factor):
+    rms = _rms(x)
+    return np.flatnonzero(rms > factor * np.median(rms))
+
+
+def _outlier_variants(x, factor):
+    """Typical slips: (hint, channels) for the mean instead of the median, std instead of RMS."""
+    rms, std = _rms(x), np.std(x, axis=-2)
+    return [
+        ("compare with the median channel RMS, not the mean: a few big channels pull the mean "
+         "up (and hide themselves).", np.flatnonzero(rms > factor * rms.mean())),
+        ("use the RMS of each channel (exercise 11.1), not its standard deviation: the "
+         "channel means are part of what makes a channel large.",
+         np.flatnonzero(std > factor * np.median(std))),
+        ("use the RMS of each channel (exercise 11.1) and the median: "
+         "rms > factor * np.median(rms).", np.flatnonzero(std > factor * std.mean())),
+    ]
+
+
+@_checker("outlier_channels")
+def check_outlier_channels(outlier_channels):
+    """Check ``outlier_channels(keys, factor)``: channels with RMS above factor x the median."""
+    keys = _real_keys()
+    syn = data.make_kv_vectors(500, 64, seed=3).astype(np.float64)
+    cases = [
+        ("keys = tql.make_kv_vectors(500, 64, seed=3), factor = 3.0  (5 outlier channels)",
+         syn, 3.0),
+        ("keys = sample.keys[5, 4].astype(np.float64), factor = 2.0", np.array(keys[5, 4]), 2.0),
+        ("keys = sample.keys[2, 3].astype(np.float64), factor = 2.0", np.array(keys[2, 3]), 2.0),
+        ("keys = sample.keys[0, 0].astype(np.float64), factor = 2.0  (no outlier channel)",
+         np.array(keys[0, 0]), 2.0),
+        ("keys = sample.keys[2, 3].astype(np.float64), factor = 1.5", np.array(keys[2, 3]), 1.5),
+    ]
+    answers = []
+    for case, x, factor in cases:
+        expected = _outliers(x, factor)
+        got = _call(outlier_channels, x, factor, case=case)
+        g = np.asarray(got) if got is not None else None
+        if g is not None and g.dtype == bool:
+            raise _Failure("your function returned a boolean mask", case=case, expected=expected,
+                           hint="return the channel indices: np.flatnonzero(mask) (or "
+                                "np.nonzero(mask)[0]).")
+        g = _array(got, case, "the channel indices")
+        if g.ndim != 1:
+            raise _Failure(f"return a 1-D array of channel indices, got shape {g.shape}",
+                           case=case, expected=expected, got=g,
+                           hint="np.flatnonzero(rms > factor * np.median(rms)).")
+        if g.size and np.any(np.diff(g) < 0) and np.array_equal(np.sort(g), expected):
+            raise _Failure("the right channels, but not in ascending order", case=case,
+                           expected=expected, got=g, hint="return them sorted (np.sort).")
+        answers.append(g)
+    wrong = [i for i, (g, (_, x, f)) in enumerate(zip(answers, cases))
+             if not (g.shape == _outliers(x, f).shape and np.array_equal(g, _outliers(x, f)))]
+    if not wrong:
+        return ("Finds the five outlier channels of the synthetic keys and the mild ones of "
+                "real heads (none where there are none).")
+    # the slip that explains every answer, if there is one
+    hint = "rms = np.sqrt(np.mean(keys ** 2, axis=0)); return np.flatnonzero(rms > factor * " \
+           "np.median(rms))."
+    for k in range(len(_outlier_variants(syn, 3.0))):
+        if all(np.array_equal(g, _outlier_variants(x, f)[k][1])
+               for g, (_, x, f) in zip(answers, cases)):
+            hint = _outlier_variants(syn, 3.0)[k][0]
+            break
+    case, x, factor = cases[wrong[0]]
+    expected, g = _outliers(x, factor), answers[wrong[0]]
+    raise _Failure(f"{expected.size} outlier channel(s) expected, got {g.size}"
+                   if g.size != expected.size else "the channels differ", case=case,
+                   expected=expected, got=g, what="channels", hint=hint)
+
+
+def _mom(x):
+    a = np.abs(x)
+    return a.max(axis=-1) / a.mean(axis=-1)
+
+
+@_checker("max_over_mean_rotated")
+def check_max_over_mean_rotated(max_over_mean_rotated):
+    """Check ``max_over_mean_rotated(x, seed)``: per-vector max|x|/mean|x|, before and after."""
+    keys = _real_keys()
+    cases = [
+        ("x = tql.make_kv_vectors(200, 64, seed=0), seed = 0",
+         data.make_kv_vectors(200, 64, seed=0).astype(np.float64), 0),
+        ("x = sample.keys[3].reshape(-1, 32).astype(np.float64)  (layer 3, all heads), seed = 1",
+         np.array(keys[3]).reshape(-1, 32), 1),
+        ("x = np.random.default_rng(4).standard_normal((100, 128)), seed = 2",
+         _rng(4).standard_normal((100, 128)), 2),
+    ]
+    for case, x, seed in cases:
+        n, d = x.shape
+        rot = rotation.RandomizedHadamard(d, seed=seed)
+        before, after = _mom(x), _mom(rot.forward(x))
+        out = _call(max_over_mean_rotated, x, seed, case=case)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise _Failure("return two arrays: (before, after)", case=case, got=out,
+                           hint="end with `return before, after`.")
+        b, a = out
+        for name, value, expected in (("before", b, before), ("after", a, after)):
+            if np.size(value) == 1 and n > 1:
+                raise _Failure(f"{name} should hold one ratio per vector ({n}), got one number",
+                               case=case, expected=expected, got=value,
+                               hint="compute the ratio along the last axis (axis=-1) and "
+                                    "don't average over the vectors.")
+            value = _array(value, case, name, shape=(n,))
+            _expect(value, expected, case, rtol=1e-5, atol=1e-9, what=name, detectors=[
+                (_mom(hadamard.fwht(x)), "rotate with the randomized Hadamard, signs included: "
+                                         "tql.RandomizedHadamard(d, seed=seed).forward(x), not "
+                                         "the plain tql.fwht."),
+                (np.max(x, -1) / np.mean(x, -1) if name == "before" else np.nan,
+                 "use magnitudes: np.abs(x).max(axis=-1) / np.abs(x).mean(axis=-1)."),
+                (_mom(rotation.RandomizedHadamard(d, seed=0).forward(x)) if seed else np.nan,
+                 "use the seed you are given: tql.RandomizedHadamard(d, seed=seed)."),
+                (_mom(x @ rotation.RandomizedHadamard(d, seed=seed).matrix())
+                 if name == "after" else np.nan,
+                 "rotate each row with .forward(x); x @ matrix() applies the transpose."),
+            ], hint="r = lambda v: np.abs(v).max(-1) / np.abs(v).mean(-1); return r(x), "
+                    "r(tql.RandomizedHadamard(x.shape[-1], seed=seed).forward(x)).")
+    return ("Before and after the randomized Hadamard, per vector, for synthetic outlier "
+            "vectors, real keys and Gaussian vectors.")
+
+
+def _storage_error_ref(x, bits, method, seed):
+    d = x.shape[-1]
+    if method == "uniform":
+        x_hat = uniform.uniform_dequantize(uniform.uniform_quantize(x, bits))
+        bpc = bits + 32 / d
+    else:
+        tq = turboquant.TurboQuantMSE(d, bits, seed=seed)
+        enc = tq.encode(x)
+        x_hat = np.asarray(tq.decode(enc), dtype=np.float64)
+        bpc = enc.bits_per_coordinate
+    err = np.sum((x - x_hat) ** 2, axis=-1)
+    energy = np.sum(x ** 2, axis=-1)
+    return bpc, float(err.sum() / energy.sum()), x_hat
+
+
+@_checker("storage_and_error")
+def check_storage_and_error(storage_and_error):
+    """Check ``storage_and_error(x, bits, method, seed)``: (bits per coordinate, relative MSE)."""
+    keys = _real_keys()
+    real = np.array(keys).reshape(-1, keys.shape[-1])
+    syn = data.make_kv_vectors(500, 64, seed=6).astype(np.float64)
+    cases = [("x = sample.keys.reshape(-1, 32).astype(np.float64)", real, 3, "uniform"),
+             ("x = sample.keys.reshape(-1, 32).astype(np.float64)", real, 3, "turboquant"),
+             ("x = tql.make_kv_vectors(500, 64, seed=6)", syn, 2, "uniform"),
+             ("x = tql.make_kv_vectors(500, 64, seed=6)", syn, 4, "turboquant"),
+             ("x = sample.keys.reshape(-1, 32).astype(np.float64)", real, 1, "turboquant")]
+    for text, x, bits, method in cases:
+        case = f"{text}, bits = {bits}, method = {method!r}, seed = 0"
+        bpc, rel, x_hat = _storage_error_ref(x, bits, method, 0)
+        out = _call(storage_and_error, x, bits, method, 0, case=case)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise _Failure("return two numbers: (bits_per_coordinate, rel_mse)", case=case,
+                           got=out, hint="end with `return bits_per_coordinate, rel_mse`.")
+        got_bpc = _number(out[0], case, "bits_per_coordinate")
+        got_rel = _number(out[1], case, "rel_mse")
+        d = x.shape[-1]
+        side = ("the uniform quantizer stores lo and scale per vector, two float16 numbers: "
+                "bits + 2 * 16 / d." if method == "uniform" else
+                "TurboQuant stores each vector's norm as float16: use the Encoded's "
+                ".bits_per_coordinate (bits + 16 / d here).")
+        _expect(got_bpc, bpc, case, what="bits_per_coordinate", rtol=1e-9, atol=1e-9, detectors=[
+            (float(bits), "count the side information too: " + side),
+            (bits + 64 / d, "store lo and scale as float16 (16 bits each, like TurboQuant's "
+                            "norm), not float32."),
+            (bits + 16 / d if method == "uniform" else np.nan,
+             "there are two side numbers per vector, lo and scale: 2 * 16 / d."),
+        ], hint=side)
+        err = np.sum((x - x_hat) ** 2, axis=-1)
+        energy = np.sum(x ** 2, axis=-1)
+        _expect(got_rel, rel, case, what="rel_mse", rtol=1e-3, atol=1e-9, detectors=[
+            (float(np.mean(err / energy)), "pool before dividing: sum of ||x - x_hat||^2 over "
+                                           "all vectors / sum of ||x||^2, not the mean of "
+                                           "per-vector ratios."),
+            (float(np.mean((x - x_hat) ** 2)), "relative: divide by the energy of x, "
+                                               "np.sum(x ** 2)."),
+            (float(np.sum(np.abs(x - x_hat)) / np.sum(np.abs(x))), "squared errors: "
+                                                                  "np.sum((x - x_hat) ** 2)."),
+        ], hint="rel_mse = np.sum((x - x_hat) ** 2) / np.sum(x ** 2); x_hat from "
+                "tql.uniform_dequantize(tql.uniform_quantize(x, bits)) or "
+                "tq.decode(tq.encode(x)) with tq = tql.TurboQuantMSE(d, bits, seed=seed).")
+    return ("Storage (side information included) and relative MSE match for the uniform and "
+            "the TurboQuant quantizer on real and synthetic keys, 1 to 4 bits.")

@@ -689,6 +689,29 @@ def draw_pipeline_comparison(axes, result):
     return ax, ax_h
 
 
+def draw_codebook_laws(ax, bits: int, d: int):
+    """Lesson 07: the exact law at ``d`` and N(0, 1), with the Lloyd-Max centroids of each.
+
+    Both densities are of the scaled coordinate ``t = sqrt(d) u_1``; the
+    centroids of ``lloyd_max_codebook(bits, d)`` and ``lloyd_max_codebook(bits)``
+    are drawn as ticks below the curves. ``ax=None`` makes a new (8, 3) figure.
+    """
+    from .codebooks import coordinate_pdf, lloyd_max_codebook
+
+    ax = _axes(ax, (8, 3))
+    exact, gauss = lloyd_max_codebook(bits, d), lloyd_max_codebook(bits)
+    t = np.linspace(-4, 4, 801)
+    ax.plot(t, coordinate_pdf(t, d), label=f"exact law, d = {d}")
+    ax.plot(t, coordinate_pdf(t), "--", label="N(0, 1)")
+    n = len(exact.centroids)
+    ax.plot(exact.centroids, np.full(n, -0.02), "|", ms=14, mew=2, label=f"exact-law centroids (d = {d})")
+    ax.plot(gauss.centroids, np.full(n, -0.05), "|", ms=14, mew=2, label="Gaussian centroids")
+    ax.set(xlabel="scaled coordinate t = sqrt(d) u", ylabel="density",
+           title=f"{bits} bits: Lloyd-Max codebooks for the two laws")
+    ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
 # ---- end lessons 07-08 ------------------------------------------------------
 
 # ---- lessons 09-11 ----------------------------------------------------------
@@ -874,7 +897,7 @@ def draw_attention_demo(axes, demo):
     for slope, color in ((demo.slope_mse, MSE_COLOR), (demo.slope_prod, PROD_COLOR)):
         ax.plot(lim, [slope * v for v in lim], color=color, lw=1.2, ls="--")
     ax.set(xlabel="exact score <q, k>", ylabel="estimated score",
-           title=f"{len(s)} keys, {demo.bits} bits per coordinate")
+           title=f"{len(s)} keys, {demo.bits} code bits per coordinate")
     ax.legend(fontsize=8, markerscale=3)
     top = demo.top
     x = np.arange(len(top))
@@ -937,7 +960,7 @@ def draw_real_head(axes, r):
     ax2.bar(x, r.weights_tq[top], w, color=MSE_COLOR, label=f"TurboQuant {r.bits}-bit")
     ax2.bar(x + w, r.weights_uniform[top], w, color=UNIFORM_COLOR, label=f"uniform {r.bits}-bit")
     ax2.set_xticks(x, [f"{r.tokens[i]} ({i})" for i in top], fontsize=7, rotation=60, ha="right")
-    ax2.set(ylabel="attention weight",
+    ax2.set(xlabel="key token (position)", ylabel="attention weight",
             title=f"query token {r.query} ({r.tokens[r.query]!r}): 15 heaviest keys")
     ax2.legend(fontsize=8)
     return axes

@@ -2786,7 +2786,7 @@ def real_kv_app(sample=None, seed=0):
 
         r = compute_real_head(sample, layer, head, bits, query, seed)
         tq, un = r.rows
-        label.value = (f"this head, all 256 queries: output error TurboQuant "
+        label.value = (f"this head, all {sample.n_tokens} queries: output error TurboQuant "
                        f"{tq['output_rel_error']:.3g} ({tq['bits_per_coordinate']:.3g} bits/coord), "
                        f"uniform {un['output_rel_error']:.3g} ({un['bits_per_coordinate']:.3g} bits/coord)")
         fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), gridspec_kw={"width_ratios": [2, 3]})
