@@ -48,7 +48,8 @@ def execute(path: Path, timeout: int = 600, allow_errors: bool = False) -> float
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
-    nb.metadata.pop("widgets", None) if not _has_widget_views(nb) else None
+    if not _has_widget_views(nb):  # widget state is only worth keeping for displayed widgets
+        nb.metadata.pop("widgets", None)
     nbformat.write(nb, path)
     return seconds
 
@@ -56,6 +57,10 @@ def execute(path: Path, timeout: int = 600, allow_errors: bool = False) -> float
 def _has_widget_views(nb) -> bool:
     return any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
                for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def _shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def main(argv=None) -> int:
@@ -70,10 +75,10 @@ def main(argv=None) -> int:
         try:
             seconds = execute(path, timeout=args.timeout)
             flag = "  (over the 30 s budget)" if seconds > 30 and "notebooks" in path.parts else ""
-            print(f"{seconds:7.1f} s  {path.relative_to(ROOT)}{flag}", flush=True)
+            print(f"{seconds:7.1f} s  {_shown(path)}{flag}", flush=True)
         except CellExecutionError as exc:
             failed.append(path)
-            print(f"  FAILED  {path.relative_to(ROOT)}\n{exc}", file=sys.stderr, flush=True)
+            print(f"  FAILED  {_shown(path)}\n{exc}", file=sys.stderr, flush=True)
     return 1 if failed else 0
 
 

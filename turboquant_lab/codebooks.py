@@ -942,10 +942,15 @@ def uniform_codebook(bits, d=None) -> Codebook:
 
 
 def mse_lower_bound(bits):
-    """``4**-bits``: no ``bits``-per-coordinate quantizer of a unit vector does better.
+    """``4**-bits``: the Shannon lower bound on the MSE at ``bits`` per coordinate.
 
-    The Shannon lower bound for N(0, 1) (TurboQuant's lower bound on the
-    sphere). Takes an int or an array (for plotting curves).
+    No quantizer, scalar or vector, spending ``bits`` bits per coordinate on
+    i.i.d. N(0, 1) coordinates reaches a lower MSE; TurboQuant (Zandieh et al.
+    2025, Thm. 3) states the same ``4**-bits`` for unit vectors in high
+    dimension. It is a bound for the Gaussian law, not for every ``d``: at
+    ``d = 3`` the exact coordinate law is uniform and Lloyd-Max meets it
+    exactly, and at ``d = 2`` (arcsine law) ``lloyd_max_codebook(bits, 2).mse``
+    is below it. Takes an int or an array (for plotting curves).
 
     Examples
     --------

@@ -61,8 +61,11 @@ __all__ = [
 KERNEL_FILES = ("fwht.cu", "turboquant.cu")
 """The CUDA translation units in ``turboquant_lab/kernels`` (each includes ``fwht_common.cuh``)."""
 
-NVRTC_OPTIONS = ("-std=c++17", "--fmad=false")
-"""Compiler options: C++17 (``if constexpr``) and no FMA contraction (bit-exact emulation)."""
+NVRTC_OPTIONS = ("-std=c++17", "--fmad=false", "-ftz=true")
+"""Compiler options: C++17 (``if constexpr``), no FMA contraction (bit-exact emulation), and
+flush-to-zero of float32 subnormals, which CuPy appends to every NVRTC compilation anyway
+(``-ftz=true``, the last option wins): stated here so that nvcc (tests/test_kernels.py)
+compiles the same arithmetic, and mirrored by the emulation (``gpu_emulation._ftz``)."""
 
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
 _FLAG_SIGNS1, _FLAG_SIGNS2 = 1, 2  # TQ_FLAG_SIGNS1 / TQ_FLAG_SIGNS2 in fwht.cu
@@ -150,7 +153,7 @@ class CudaKernels:
         """A device copy of a small host array (signs, thresholds, levels), cached by value."""
         cp = _cupy()
         if isinstance(array, cp.ndarray):
-            return cp.ascontiguousarray(array, dtype=dtype)
+            return cls._device(array, dtype)  # float4 loads: 16-byte aligned
         host = np.ascontiguousarray(array, dtype=dtype)
         key = (host.tobytes(), host.dtype.str, host.shape, cp.cuda.Device().id)
         with cls._lock:
@@ -163,13 +166,23 @@ class CudaKernels:
 
     @staticmethod
     def _launch(fn, cfg, n_rows, args):
+        """One block per ``rows_per_block`` rows, all in ``grid.x`` (limit 2**31 - 1, never near)."""
         grid = -(-n_rows // cfg.rows_per_block)
-        fn((grid,), (cfg.block_threads,), args)
+        if grid:  # a grid of 0 blocks is a launch error
+            fn((grid,), (cfg.block_threads,), args)
 
     @staticmethod
-    def _check_aligned(a, nbytes, name):
-        if a.data.ptr % nbytes:
-            raise ValueError(f"{name} is not {nbytes}-byte aligned (an offset view): pass a copy")
+    def _device(a, dtype, align=16):
+        """``a`` as a C-contiguous device array of exactly ``dtype``, ``align``-byte aligned.
+
+        CuPy passes an array to a kernel as a bare pointer, without checking its
+        dtype or strides against the C signature; this makes them right. A copy
+        only for host input, another dtype, strides, or an offset view whose
+        start breaks the kernel's vector loads (a fresh allocation is aligned).
+        """
+        cp = _cupy()
+        a = cp.ascontiguousarray(cp.asarray(a), dtype=dtype)
+        return a.copy() if a.data.ptr % align else a
 
     # ---- kernels
 
@@ -178,10 +191,11 @@ class CudaKernels:
         cp = _cupy()
         n, d = x2.shape
         cfg = fwht_config(d)
-        ctype = {np.dtype(np.float32): "float", np.dtype(np.float16): "half_bits"}[x2.dtype]
-        if x2.data.ptr % (x2.itemsize * cfg.vec):  # the vector loads need aligned rows
-            x2 = x2.copy()
-        y = cp.empty_like(x2)
+        ctype = {np.dtype(np.float32): "float", np.dtype(np.float16): "half_bits"}.get(np.dtype(x2.dtype))
+        if ctype is None:
+            raise TypeError(f"fwht_kernel reads float32 or float16, got {x2.dtype}")
+        x2 = self._device(x2, x2.dtype, align=x2.itemsize * cfg.vec)  # the vector loads
+        y = cp.empty(x2.shape, dtype=x2.dtype)
         flags = (_FLAG_SIGNS1 if signs1 is not None else 0) | (_FLAG_SIGNS2 if signs2 is not None else 0)
         s1 = self.constant(signs1) if signs1 is not None else y  # never read without its flag
         s2 = self.constant(signs2) if signs2 is not None else y
@@ -194,8 +208,7 @@ class CudaKernels:
         cp = _cupy()
         n, d = x2.shape
         cfg = fwht_config(d)
-        if x2.data.ptr % 16:
-            x2 = x2.copy()
+        x2 = self._device(x2, np.float32)
         codes = cp.empty((n, (d * bits + 7) // 8), dtype=np.uint8)
         norms = cp.empty(n, dtype=np.float32)
         fn = self.function("turboquant.cu", f"tq_encode_kernel<{cfg.log_d}>")
@@ -208,8 +221,8 @@ class CudaKernels:
         cp = _cupy()
         n = codes.shape[0]
         cfg = fwht_config(d)
-        if codes.data.ptr % 4:
-            codes = codes.copy()
+        codes = self._device(codes, np.uint8, align=4)  # 4-byte word loads
+        norms = self._device(norms, np.float16, align=2)  # read as half_bits
         out = cp.empty((n, d), dtype=np.float32)
         fn = self.function("turboquant.cu", f"tq_decode_kernel<{cfg.log_d}>")
         self._launch(fn, cfg, n, (codes, norms, out, np.int64(n), self.constant(signs1),
@@ -351,8 +364,8 @@ def _decode_driver(q, enc, kernels):
 
     xp = kernels.xp
     batch = tuple(enc.shape)
-    codes = xp.ascontiguousarray(enc.codes.reshape(-1, q.n_bytes))
-    norms = xp.ascontiguousarray(enc.norms.reshape(-1), dtype=np.float16)
+    codes = xp.ascontiguousarray(xp.asarray(enc.codes).reshape(-1, q.n_bytes), dtype=np.uint8)
+    norms = xp.ascontiguousarray(xp.asarray(enc.norms).reshape(-1), dtype=np.float16)
     if q.rotation == "dense":
         c = _unpack_unchecked(codes, q.bits, q.d_pad, bytewise=True)
         levels = xp.asarray(q._levels)  # centroids / sqrt(d), float32
