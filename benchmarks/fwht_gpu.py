@@ -56,7 +56,7 @@ def fwht_table(ds, mib: float, repeat: int) -> list[tuple[int, float, float]]:
     try:
         import torch
         has_torch = torch.cuda.is_available()
-    except ImportError:
+    except Exception:  # not installed, or a torch build that cannot load its CUDA libraries
         has_torch = False
     kernels = gpu.CudaKernels()
     print(f"float32, {mib:g} MiB per array, median of {repeat} calls (CUDA events);\n"
@@ -130,8 +130,8 @@ def codec_table(d: int, bits_list, n_gpu: int, n_cpu: int, repeat: int) -> None:
         t_dec_c = float(np.median([_wall(lambda: q.decode(enc_c)) for _ in range(3)]))
         eg, ec = n_gpu / t_enc_g, n_cpu / t_enc_c
         dg, dc = n_gpu / t_dec_g, n_cpu / t_dec_c
-        print(f"{bits:>4}  {eg:>14,.0f} {ec:>14,.0f} {eg / ec:>6.0f}x  "
-              f"{dg:>14,.0f} {dc:>14,.0f} {dg / dc:>6.0f}x")
+        print(f"{bits:>4}  {eg:>14,.0f} {ec:>14,.0f} {eg / ec:>6.1f}x  "
+              f"{dg:>14,.0f} {dc:>14,.0f} {dg / dc:>6.1f}x")
 
 
 def _wall(f) -> float:

@@ -134,6 +134,45 @@ def test_randomized_hadamard_on_gpu():
     assert rel_err(cp.asnumpy(fused), cp.asnumpy(y)) < 1e-6
 
 
+def test_kernels_flush_subnormals_like_their_emulation():
+    # CuPy compiles with -ftz=true; the emulation flushes after every operation as well
+    tiny = np.float32(2.0**-126)
+    x = (np.random.default_rng(0).standard_normal((40, 64)) * 4 * tiny).astype(np.float32)
+    assert (np.abs(x) < tiny).any()  # subnormal inputs, and subnormal butterfly results
+    y = gpu.fwht_gpu(cp.asarray(x), normalize=False, check_finite=False)
+    np.testing.assert_array_equal(cp.asnumpy(y).view(np.uint32),
+                                  emulate_fwht(x, normalize=False).view(np.uint32))
+    q = TurboQuantMSE(64, 2, seed=0)
+    s1, s2 = q._hadamard.signs1, q._hadamard.signs2
+    thr = _float32_thresholds(q.codebook.boundaries)
+    xs = np.vstack([np.full(64, 1e-20, np.float32), x[:3] * np.float32(2.0**100)])
+    codes, norms = gpu.CudaKernels().encode(cp.asarray(xs), s1, s2, thr, 2)
+    codes_e, norms_e = emulate_encode(xs, s1, s2, thr, 2)
+    assert norms_e[0] == 0  # the squares of 1e-20 are subnormal: flushed
+    np.testing.assert_array_equal(cp.asnumpy(norms), norms_e)
+    np.testing.assert_array_equal(cp.asnumpy(codes), codes_e)
+
+
+def test_kernel_launchers_fix_strides_dtypes_and_alignment():
+    # CuPy passes bare pointers: the launchers must hand the kernels what their C signatures say
+    kern = gpu.CudaKernels()
+    rh = RandomizedHadamard(128, seed=1)
+    base = np.random.default_rng(5).standard_normal((8, 256)).astype(np.float32)
+    strided = cp.asarray(base)[:, ::2]
+    s1 = cp.asarray(np.r_[np.float32(1), rh.signs1.astype(np.float32)])[1:]  # 4 bytes off
+    assert s1.data.ptr % 16 and not strided.flags.c_contiguous
+    y = kern.fwht(strided, np.float32(1.0), s1, cp.asarray(rh.signs2, dtype=cp.float64))
+    np.testing.assert_array_equal(
+        cp.asnumpy(y), emulate_fwht(base[:, ::2].copy(), False, rh.signs1, rh.signs2))
+    q = TurboQuantMSE(128, 3, seed=2)
+    enc = q.encode(base[:, :128])
+    levels = q.codebook.centroids.astype(np.float32)
+    out = kern.decode(cp.asarray(enc.codes), enc.norms,  # host norms: copied to the device
+                      rh.signs1, rh.signs2, levels, 3, 128)
+    np.testing.assert_array_equal(
+        cp.asnumpy(out), emulate_decode(enc.codes, enc.norms, rh.signs1, rh.signs2, levels, 3, 128))
+
+
 def test_kernels_are_compiled_once_and_cached():
     x = cp.ones((4, 256), cp.float32)
     gpu.fwht_gpu(x)

@@ -254,6 +254,26 @@ def test_emulated_randomized_hadamard(d):
     np.testing.assert_allclose(back, x, atol=2e-5)
 
 
+def test_emulation_flushes_subnormals_like_the_ftz_kernels():
+    # CuPy compiles with -ftz=true: a float32 subnormal operand or result is a signed zero
+    assert "-ftz=true" in gpu.NVRTC_OPTIONS
+    tiny = np.float32(2.0**-126)  # the smallest normal float32
+    x = np.array([[1.5, 1.0], [-1.5, -1.0]], np.float32) * tiny
+    y = emulate_fwht(x, normalize=False)
+    # a + b = 2.5 tiny (normal, kept); a - b = 0.5 tiny (subnormal: flushed, sign kept)
+    np.testing.assert_array_equal(y, np.array([[2.5, 0.0], [-2.5, -0.0]], np.float32) * tiny)
+    assert np.signbit(y[1, 1]) and not np.signbit(y[0, 1])
+    assert fwht(x, normalize=False)[0, 1] == np.float32(0.5) * tiny  # the NumPy path keeps it
+    sub = np.full((3, 64), 1e-39, np.float32)  # subnormal input: read as zeros
+    assert not emulate_fwht(sub).any()
+    # squares below 2**-126 vanish: a vector of 1e-20 entries has norm 0 on the GPU
+    q = TurboQuantMSE(64, 2, seed=0)
+    thr = _float32_thresholds(q.codebook.boundaries)
+    x2 = np.vstack([np.full(64, 1e-20, np.float32), np.full(64, 1e-3, np.float32)])
+    _, norms = emulate_encode(x2, q._hadamard.signs1, q._hadamard.signs2, thr, 2)
+    assert norms[0] == 0 and abs(norms[1] - 8e-3) < 1e-8
+
+
 def test_emulation_rejects_bad_input():
     with pytest.raises(TypeError, match="float32 or float16"):
         emulate_fwht(np.zeros((2, 8)))  # float64 has no kernel

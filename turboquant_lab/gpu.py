@@ -166,7 +166,7 @@ class CudaKernels:
 
     @staticmethod
     def _launch(fn, cfg, n_rows, args):
-        """One block per ``rows_per_block`` rows, all in ``grid.x`` (limit 2**31 - 1, never near)."""
+        """One block per ``rows_per_block`` rows, all in ``grid.x`` (limit 2**31 - 1)."""
         grid = -(-n_rows // cfg.rows_per_block)
         if grid:  # a grid of 0 blocks is a launch error
             fn((grid,), (cfg.block_threads,), args)
@@ -191,7 +191,7 @@ class CudaKernels:
         cp = _cupy()
         n, d = x2.shape
         cfg = fwht_config(d)
-        ctype = {np.dtype(np.float32): "float", np.dtype(np.float16): "half_bits"}.get(np.dtype(x2.dtype))
+        ctype = {"float32": "float", "float16": "half_bits"}.get(np.dtype(x2.dtype).name)
         if ctype is None:
             raise TypeError(f"fwht_kernel reads float32 or float16, got {x2.dtype}")
         x2 = self._device(x2, x2.dtype, align=x2.itemsize * cfg.vec)  # the vector loads
@@ -413,6 +413,8 @@ def fwht_gpu(x, normalize: bool = True, check_finite: bool = True):
     scales once at the end). One read and one write of ``x``: the kernel is
     memory bound (``d log2 d`` additions per ``8 d`` bytes in float32).
     float16 is loaded as float16, computed in float32, stored as float16.
+    float32 subnormals (below ``2**-126``, about ``1.2e-38``) count as zero,
+    as in every CuPy-compiled kernel (``-ftz=true``); the emulation does the same.
     float64 has no kernel: it runs a plain butterfly of CuPy array operations
     (``log2 d`` passes over memory), exact in float64.
 

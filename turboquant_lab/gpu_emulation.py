@@ -23,7 +23,9 @@ is ``butterfly_lanes``, ...) and does what it does in the same order:
   adds and subtracts, products with +-1 signs are exact, the norm is a sum of
   ``x * x`` per thread in the order (c, i), an xor tree over the lanes, then
   the warps in order; ``sqrt``, ``1/r`` and the float16 conversions round to
-  nearest, like ``__fsqrt_rn``, ``__frcp_rn`` and ``cvt.rn``.
+  nearest, like ``__fsqrt_rn``, ``__frcp_rn`` and ``cvt.rn``; float32
+  subnormals are flushed to zero after every operation, as on the GPU, where
+  CuPy compiles every kernel with ``-ftz=true`` (see :func:`_ftz`).
 
 So the emulation is meant to give the kernels' results *bit for bit*, and
 ``tests/test_gpu.py`` checks exactly that on a GPU. Arrays of simulated
@@ -259,6 +261,23 @@ def fwht_config(d: int) -> FwhtConfig:
 # --------------------------------------------------------------------------- device functions
 # regs: float32 (blocks, rows_per_block, threads_per_row, chunks, vec), all in place.
 
+_FLT_MIN = np.float32(np.finfo(np.float32).tiny)  # 2**-126, the smallest normal float32
+
+
+def _ftz(a: np.ndarray) -> np.ndarray:
+    """Flush float32 subnormals to zeros of the same sign, in place; returns ``a``.
+
+    CuPy appends ``-ftz=true`` to every NVRTC compilation (``gpu.NVRTC_OPTIONS``
+    states it too), so each float32 add, subtract, multiply, square root and
+    reciprocal in the kernels reads a subnormal operand as zero and writes a
+    subnormal result as zero (``add.rn.ftz.f32``, ...). Called after each such
+    operation here, so that inputs below ``2**-126`` give the kernels' zeros.
+    The float16 conversions (inline ``cvt``) are not affected.
+    """
+    if a.dtype == np.float32:  # the kernels' register type (other dtypes: left alone)
+        np.copysign(np.float32(0.0), a, out=a, where=np.abs(a) < _FLT_MIN)  # the sign is kept
+    return a
+
 
 def _blocks(x2: np.ndarray, cfg: FwhtConfig) -> np.ndarray:
     """``(n, d)`` -> ``(blocks, rows_per_block, d)`` with zero rows past the end."""
@@ -271,7 +290,8 @@ def _blocks(x2: np.ndarray, cfg: FwhtConfig) -> np.ndarray:
 
 def _load_row(xb: np.ndarray, cfg: FwhtConfig) -> np.ndarray:
     """``load_row``: one vector load per chunk, converted to float32."""
-    return np.ascontiguousarray(xb[:, :, cfg.element_index()], dtype=np.float32)
+    # a subnormal is read as zero by the first (ftz) operation on it: flush at once
+    return _ftz(np.ascontiguousarray(xb[:, :, cfg.element_index()], dtype=np.float32))
 
 
 def _store_row(regs: np.ndarray, cfg: FwhtConfig, dtype=np.float32) -> np.ndarray:
@@ -285,6 +305,7 @@ def _store_row(regs: np.ndarray, cfg: FwhtConfig, dtype=np.float32) -> np.ndarra
 def _multiply_signs(regs: np.ndarray, s: np.ndarray, cfg: FwhtConfig) -> None:
     """``multiply_signs``: ``x[c][i] *= s[element]``."""
     regs *= np.asarray(s, dtype=np.float32)[cfg.element_index()]
+    _ftz(regs)
 
 
 def _butterfly_elements(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
@@ -295,6 +316,7 @@ def _butterfly_elements(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
                 a, b = regs[..., i].copy(), regs[..., i + h].copy()
                 regs[..., i] = a + b
                 regs[..., i + h] = a - b
+        _ftz(regs)
         if record is not None:
             record(STAGE_KINDS[0], h, lambda: _store_row(regs, cfg))
 
@@ -369,6 +391,7 @@ def _butterfly_warps(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
                 a, b = z[..., w].copy(), z[..., w + h].copy()
                 z[..., w] = a + b
                 z[..., w + h] = a - b
+        _ftz(z)
         if record is not None:
             record(STAGE_KINDS[2], h, natural_values)
     # write back; __syncthreads(); each thread reloads its own elements
@@ -384,6 +407,7 @@ def _butterfly_chunks(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
                 a, b = regs[..., c, :].copy(), regs[..., c + h, :].copy()
                 regs[..., c, :] = a + b
                 regs[..., c + h, :] = a - b
+        _ftz(regs)
         if record is not None:
             record(STAGE_KINDS[3], h, lambda: _store_row(regs, cfg))
 
@@ -391,8 +415,14 @@ def _butterfly_chunks(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
 def _fwht_row(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
     """``fwht_row``: all four kinds of stage, unnormalized. ``record(kind, detail,
     values_fn)`` (optional) is called after every stage."""
+
+    def after_shuffle_stage(kind, detail, values_fn):
+        _ftz(regs)  # -ftz=true (see _ftz), kept out of _butterfly_lanes, which lesson 09 prints
+        if record is not None:
+            record(kind, detail, values_fn)
+
     _butterfly_elements(regs, cfg, record)
-    _butterfly_lanes(regs, cfg, record)
+    _butterfly_lanes(regs, cfg, after_shuffle_stage)
     _butterfly_warps(regs, cfg, record)
     _butterfly_chunks(regs, cfg, record)
 
@@ -402,14 +432,14 @@ def _row_sum(s: np.ndarray, cfg: FwhtConfig) -> np.ndarray:
     flat = s.reshape(s.shape[0], -1)
     m = cfg.row_lanes // 2
     while m >= 1:
-        flat = flat + _shfl_xor(flat, m, cfg)
+        flat = _ftz(flat + _shfl_xor(flat, m, cfg))
         m //= 2
     s = flat.reshape(s.shape)
     if cfg.warps_per_row > 1:
         red = s[:, :, :: cfg.warp_size]  # lane 0 of each warp of the row -> red[r][w]
         total = red[:, :, 0].copy()
         for w in range(1, cfg.warps_per_row):
-            total = total + red[:, :, w]
+            total = _ftz(total + red[:, :, w])
         s = np.broadcast_to(total[:, :, None], s.shape)
     return s
 
@@ -473,6 +503,7 @@ def _run_fwht(x2, cfg, scale, signs1, signs2, record=None):
         _multiply_signs(regs, _check_signs(signs1, d, "signs1"), cfg)
     _fwht_row(regs, cfg, record)
     regs *= np.float32(scale)
+    _ftz(regs)
     if signs2 is not None:
         _multiply_signs(regs, _check_signs(signs2, d, "signs2"), cfg)
     return _store_row(regs, cfg, dtype=x2.dtype).reshape(-1, d)[:n]
@@ -624,11 +655,12 @@ def emulate_encode(x, signs1, signs2, thresholds, bits: int):
     s = np.zeros(regs.shape[:3], dtype=np.float32)
     for c in range(cfg.chunks):
         for i in range(cfg.vec):
-            s = s + regs[..., c, i] * regs[..., c, i]
+            s = _ftz(s + _ftz(regs[..., c, i] * regs[..., c, i]))
     s = _row_sum(s, cfg)
     norm = np.sqrt(s[:, :, 0])
     inv = np.zeros_like(norm)
     np.divide(np.float32(1.0), norm, out=inv, where=norm > 0)
+    _ftz(inv)  # 1 / r for r above 2**126
     # 2. the rotation
     _multiply_signs(regs, s1, cfg)
     _fwht_row(regs, cfg)
@@ -637,7 +669,7 @@ def emulate_encode(x, signs1, signs2, thresholds, bits: int):
     off, n_bytes = _pack_layout(cfg, bits)
     s2_regs = s2[cfg.element_index()]
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf rows: the driver raises
-        code = _bucket((regs * s2_regs) * inv[:, :, None, None, None], thr, bits)
+        code = _bucket(_ftz(_ftz(regs * s2_regs) * inv[:, :, None, None, None]), thr, bits)
     word = np.zeros(code.shape[:-1], dtype=np.uint64)
     for i in range(cfg.vec):
         word |= code[..., i].astype(np.uint64) << np.uint64(i * bits)
@@ -696,12 +728,12 @@ def emulate_decode(codes, norms, signs1, signs2, levels, bits: int, d: int):
     word = (f >> sh) & 0xFFFFFFFF
     mask = np.uint64((1 << bits) - 1)
     code = np.stack([(word >> np.uint64(i * bits)) & mask for i in range(cfg.vec)], axis=-1)
-    regs = lv[code.astype(np.int64)] * s2[cfg.element_index()]
+    regs = _ftz(lv[code.astype(np.int64)] * s2[cfg.element_index()])
     # 2. the inverse rotation, s1 and the scale r / d
     _fwht_row(regs, cfg)
     nb = _blocks(norms.reshape(-1, 1), cfg)[:, :, 0]
-    scale = nb.astype(np.float32) * np.float32(1.0 / d)
-    regs = (regs * s1[cfg.element_index()]) * scale[:, :, None, None, None]
+    scale = _ftz(nb.astype(np.float32) * np.float32(1.0 / d))
+    regs = _ftz(_ftz(regs * s1[cfg.element_index()]) * scale[:, :, None, None, None])
     return _store_row(regs, cfg).reshape(-1, d)[:n].copy()
 
 
