@@ -52,3 +52,15 @@ def test_kernels_and_data_ship_as_package_data():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     data = project["tool"]["setuptools"]["package-data"]["turboquant_lab"]
     assert "kernels/*.cu" in data and "data/*.npz" in data
+
+
+def test_readme_lists_every_lesson_with_a_colab_link():
+    sys.path.insert(0, str(ROOT / "tools"))
+    from colab import REPO_URL
+
+    readme = (ROOT / "README.md").read_text()
+    owner_repo = REPO_URL.split("github.com/")[1]
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        rel = f"notebooks/{nb.name}"
+        assert f"]({rel})" in readme, f"{rel} is missing from the syllabus"
+        assert f"https://colab.research.google.com/github/{owner_repo}/blob/main/{rel}" in readme
