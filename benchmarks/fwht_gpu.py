@@ -25,26 +25,9 @@ import time
 import numpy as np
 
 from turboquant_lab.backend import gpu_available
+from turboquant_lab.gpu import event_times
 
 TARGET_COPY_FRACTION = 0.70  # kernel bandwidth / copy bandwidth, from the issue
-
-
-def event_times(f, repeat: int, warmup: int = 3) -> list[float]:
-    """Seconds per call of ``f()`` on the current stream, by CUDA events, after a warm-up."""
-    import cupy as cp
-
-    for _ in range(warmup):
-        f()
-    cp.cuda.get_current_stream().synchronize()
-    times = []
-    for _ in range(repeat):
-        start, stop = cp.cuda.Event(), cp.cuda.Event()
-        start.record()
-        f()
-        stop.record()
-        stop.synchronize()
-        times.append(cp.cuda.get_elapsed_time(start, stop) / 1e3)
-    return times
 
 
 def fwht_table(ds, mib: float, repeat: int) -> list[tuple[int, float, float]]:

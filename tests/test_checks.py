@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from turboquant_lab import checks
-from turboquant_lab.checks import FAILED, NOT_ATTEMPTED, PASSED
+from turboquant_lab.checks import FAILED, NOT_ATTEMPTED
 from turboquant_lab.codebooks import lloyd_max_codebook
 from turboquant_lab.hadamard import fwht
 from turboquant_lab.packing import pack_bits, unpack_bits
@@ -20,22 +20,7 @@ from turboquant_lab.rotation import RandomizedHadamard, random_orthogonal
 from turboquant_lab.uniform import uniform_dequantize, uniform_quantize
 
 
-def stub(*args, **kwargs):
-    raise NotImplementedError("your code here")
-
-
-def assert_passes(checker, *fns):
-    v = checker(*fns)
-    assert isinstance(v, checks.Verdict)
-    assert v.status == PASSED, v.message
-    assert bool(v)
-
-
-def assert_fails(checker, *fns, hint):
-    v = checker(*fns)
-    assert v.status == FAILED, v.message
-    assert not v
-    assert hint in v.hint, f"expected a hint containing {hint!r}, got:\n{v.message}"
+from checker_helpers import assert_fails, assert_passes, stub  # noqa: E402
 
 
 # -------------------------------------------------------------------------- the machinery

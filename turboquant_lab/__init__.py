@@ -12,7 +12,7 @@ widgets of the lessons live in :mod:`turboquant_lab.plots`,
 :mod:`turboquant_lab.widgets` and :mod:`turboquant_lab.checks`, imported on
 demand.
 """
-from . import backend, codebooks, data, hadamard, packing, rotation, turboquant, uniform
+from . import backend, codebooks, data, packing, rotation, turboquant, uniform
 from .attention import AttentionFidelity, attention, attention_fidelity, attention_reference, softmax
 from .backend import get_xp, gpu_available, to_device, to_host
 from .codebooks import (GAUSSIAN_MSE, Codebook, coordinate_cdf, coordinate_pdf, expected_mse,

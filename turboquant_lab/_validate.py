@@ -19,7 +19,6 @@ def as_float_array(x, name: str = "x", *, min_ndim: int = 1, check_finite: bool 
     Empty arrays, arrays with fewer than ``min_ndim`` axes, NaN and Inf raise
     ``ValueError``.
     """
-    xp = get_xp(x)
     if not hasattr(x, "dtype"):
         try:
             x = np.asarray(x, dtype=np.float64)
@@ -29,7 +28,6 @@ def as_float_array(x, name: str = "x", *, min_ndim: int = 1, check_finite: bool 
                                 f"or a real-valued array") from None
             raise TypeError(f"{name} must be an array of real numbers, "
                             f"got {type(x).__name__}") from None
-        xp = np
     dtype = x.dtype
     if dtype.kind == "c":
         raise TypeError(f"{name} has complex dtype {dtype}; this library works on real vectors: "

@@ -892,8 +892,8 @@ def check_butterfly_stage(butterfly_stage):
                 (adjacent, "pair element i with i + h (inside each block of 2h), not with its "
                            "neighbour i + 1." if h > 1 else ""),
                 (before, "the stage must change x: (a, b) becomes (a + b, a - b)."),
-            ], hint=f"for each block start j = 0, 2h, 4h, ... and i in j .. j + h - 1: "
-                    f"a, b = x[i], x[i + h]; y[i], y[i + h] = a + b, a - b.")
+            ], hint="for each block start j = 0, 2h, 4h, ... and i in j .. j + h - 1: "
+                    "a, b = x[i], x[i + h]; y[i], y[i + h] = a + b, a - b.")
             if not np.array_equal(inp, before):
                 raise _Failure("the result is right, but your function also changed its input x",
                                case=case, hint="work out of place: write into a new array "
@@ -1306,7 +1306,7 @@ def check_pack3(pack3):
         if g.shape != expected.shape:
             hint = (f"n codes of 3 bits take ceil(3 n / 8) = {expected.size} bytes; "
                     f"one byte per code is no packing." if g.size == codes.size else
-                    f"n codes of 3 bits take ceil(3 n / 8) bytes: (3 * n + 7) // 8.")
+                    "n codes of 3 bits take ceil(3 n / 8) bytes: (3 * n + 7) // 8.")
             raise _Failure(f"got {g.size} bytes, expected {expected.size}", case=case,
                            expected=expected, got=g, hint=hint)
         if g.dtype != np.uint8:

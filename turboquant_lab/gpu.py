@@ -48,6 +48,7 @@ from ._validate import as_float_array, check_last_axis, check_power_of_two, ensu
 from .gpu_emulation import MAX_KERNEL_D, fwht_config
 
 __all__ = [
+    "event_times",
     "fwht_gpu",
     "randomized_hadamard_gpu",
     "encode_mse_gpu",
@@ -112,6 +113,28 @@ def _cupy():
         raise ImportError("the GPU path needs CuPy: pip install 'turboquant-lab[gpu]' "
                           "(cupy-cuda12x) on a machine with an NVIDIA GPU") from err
     return cupy
+
+
+def event_times(f, repeat: int, warmup: int = 3) -> list[float]:
+    """Seconds per call of ``f()`` on the current CUDA stream, timed by CUDA events after a warm-up.
+
+    Each call sits between two ``cupy.cuda.Event`` records; the elapsed time is
+    read after the second event has completed, so it counts GPU time, not the
+    launch overhead seen by the host.
+    """
+    cp = _cupy()
+    for _ in range(warmup):
+        f()
+    cp.cuda.get_current_stream().synchronize()
+    times = []
+    for _ in range(repeat):
+        start, stop = cp.cuda.Event(), cp.cuda.Event()
+        start.record()
+        f()
+        stop.record()
+        stop.synchronize()
+        times.append(cp.cuda.get_elapsed_time(start, stop) / 1e3)
+    return times
 
 
 # --------------------------------------------------------------------------- the launcher

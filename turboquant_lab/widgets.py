@@ -2282,18 +2282,10 @@ def time_gpu_fwht(dims, mib=64.0, repeat=10, seed=0):
         raise RuntimeError("no usable CUDA GPU: time_gpu_fwht needs CuPy and a GPU")
     import cupy as cp
 
+    from .gpu import event_times
+
     def median_gpu(f):
-        f()
-        cp.cuda.get_current_stream().synchronize()
-        times = []
-        for _ in range(repeat):
-            start, stop = cp.cuda.Event(), cp.cuda.Event()
-            start.record()
-            f()
-            stop.record()
-            stop.synchronize()
-            times.append(cp.cuda.get_elapsed_time(start, stop) / 1e3)
-        return float(np.median(times))
+        return float(np.median(event_times(f, repeat, warmup=1)))
 
     res = {k: [] for k in ("kernel", "copy", "matmul", "numpy")}
     err, nbytes = 0.0, []
