@@ -23,6 +23,8 @@ from turboquant_lab.packing import unpack_bits_reference
 from turboquant_lab.rotation import RandomizedHadamard
 from turboquant_lab.turboquant import TurboQuantMSE, _float32_thresholds
 
+from codec_helpers import assert_codes_match_except_ties, rel_err  # noqa: E402
+
 pytestmark = pytest.mark.gpu
 
 cp = pytest.importorskip("cupy")
@@ -32,28 +34,10 @@ DIMS = [2, 128, 1024, 4096, 8192]
 BATCHES = [(1,), (7,), (3, 5), (1001,)]
 
 
-def rel_err(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)
 
 
-def boundary_distance(q, x):
-    x64 = np.asarray(x, np.float64).reshape(-1, q.d)
-    r = np.linalg.norm(x64, axis=1, keepdims=True)
-    u = np.divide(x64, r, out=np.zeros_like(x64), where=r > 0)
-    pad = np.zeros((x64.shape[0], q.d_pad))
-    pad[:, : q.d] = u
-    t = np.sqrt(q.d_pad) * q._hadamard.forward(pad)
-    return np.min(np.abs(t[..., None] - q.codebook.boundaries), axis=-1) / np.maximum(1, np.abs(t))
 
 
-def assert_codes_match_except_ties(q, x, codes_a, codes_b):
-    a = unpack_bits_reference(np.asarray(codes_a).reshape(-1, q.n_bytes), q.bits, q.d_pad)
-    b = unpack_bits_reference(np.asarray(codes_b).reshape(-1, q.n_bytes), q.bits, q.d_pad)
-    differ = a != b
-    if differ.any():
-        assert np.all(boundary_distance(q, x)[differ] < 1e-5)
-        assert np.all(np.abs(a[differ].astype(int) - b[differ].astype(int)) == 1)
 
 
 # --------------------------------------------------------------------------- FWHT

@@ -43,6 +43,8 @@ from turboquant_lab.packing import unpack_bits_reference
 from turboquant_lab.rotation import RandomizedHadamard
 from turboquant_lab.turboquant import TurboQuantMSE, _float32_thresholds
 
+from codec_helpers import assert_codes_match_except_ties  # noqa: E402
+
 KERNELS = Path(resources.files("turboquant_lab").joinpath("kernels"))
 EMULATION = Path(resources.files("turboquant_lab").joinpath("gpu_emulation.py"))
 ALL_LOG_D = sorted(FWHT_CONFIGS)
@@ -314,26 +316,8 @@ def test_fwht_driver_errors():
         gpu._fwht_driver(np.ones((2, 8), np.int32), True, None, None, EMU)
 
 
-def boundary_distance(q, x):
-    """Distance of each float64 scaled rotated coordinate to the nearest codebook boundary."""
-    x64 = np.asarray(x, np.float64).reshape(-1, q.d)
-    r = np.linalg.norm(x64, axis=1, keepdims=True)
-    u = np.divide(x64, r, out=np.zeros_like(x64), where=r > 0)
-    pad = np.zeros((x64.shape[0], q.d_pad))
-    pad[:, : q.d] = u
-    t = np.sqrt(q.d_pad) * q._hadamard.forward(pad)
-    b = q.codebook.boundaries
-    return np.min(np.abs(t[..., None] - b), axis=-1) / np.maximum(1.0, np.abs(t))
 
 
-def assert_codes_match_except_ties(q, x, codes_a, codes_b):
-    a = unpack_bits_reference(np.asarray(codes_a).reshape(-1, q.n_bytes), q.bits, q.d_pad)
-    b = unpack_bits_reference(np.asarray(codes_b).reshape(-1, q.n_bytes), q.bits, q.d_pad)
-    differ = a != b
-    if differ.any():  # only at a boundary (float32 rounding), and only by one cell
-        assert np.all(boundary_distance(q, x)[differ] < 1e-5)
-        assert np.all(np.abs(a[differ].astype(int) - b[differ].astype(int)) == 1)
-    return int(differ.sum())
 
 
 CASES = [(2, 1), (3, 2), (8, 3), (33, 4), (96, 2), (128, 1), (128, 2), (128, 3), (128, 4),

@@ -532,6 +532,15 @@ def _check_boundaries(boundaries, n: int) -> np.ndarray:
     return b
 
 
+def _levels_and_cells(centroids, boundaries):
+    """Checked levels and their cell boundaries (midpoints of the sorted levels when None)."""
+    c = _as_levels(centroids)
+    if boundaries is None:
+        c = np.sort(c)
+        return c, _midpoints(c)
+    return c, _check_boundaries(boundaries, c.shape[0])
+
+
 def expected_mse(centroids, d=None, boundaries=None) -> float:
     """Exact ``E[(t - Q(t))^2]`` of any scalar codebook under the coordinate law.
 
@@ -572,12 +581,7 @@ def expected_mse(centroids, d=None, boundaries=None) -> float:
     0.3634
     """
     d = _check_d(d)
-    c = _as_levels(centroids)
-    if boundaries is None:
-        c = np.sort(c)
-        b = _midpoints(c)
-    else:
-        b = _check_boundaries(boundaries, c.shape[0])
+    c, b = _levels_and_cells(centroids, boundaries)
     return _mse(c, b, d)
 
 
@@ -596,12 +600,7 @@ def expected_mse_reference(centroids, d=None, boundaries=None) -> float:
     0.267949
     """
     d = _check_d(d)
-    c = _as_levels(centroids)
-    if boundaries is None:
-        c = np.sort(c)
-        b = _midpoints(c)
-    else:
-        b = _check_boundaries(boundaries, c.shape[0])
+    c, b = _levels_and_cells(centroids, boundaries)
     opts = dict(epsabs=1e-14, epsrel=1e-12, limit=200)
     total = 0.0
     if d is None:

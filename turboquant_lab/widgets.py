@@ -1167,6 +1167,31 @@ BUTTERFLY_INPUTS = {
 }
 
 
+def _stepper_view(stepper, caption_of, draw, figsize):
+    """Back / Next buttons, a caption and a figure for a stepper with ``back()``, ``next()``, ``state``.
+
+    Returns ``(back, next, caption, out, show)``; ``show(state)`` redraws, and
+    has already drawn the stepper's current state.
+    """
+    back = widgets.Button(description="Back", icon="step-backward")
+    nxt = widgets.Button(description="Next", icon="step-forward")
+    caption = widgets.Label()
+    out = widgets.Output()
+
+    def show(state):
+        caption.value = caption_of(state)
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=figsize)
+            draw(ax, state)
+            plt.show()
+
+    back.on_click(lambda _: show(stepper.back()))
+    nxt.on_click(lambda _: show(stepper.next()))
+    show(stepper.state)
+    return back, nxt, caption, out, show
+
+
 def butterfly_app(d=8):
     """The essay's butterfly stepper: Back / Next buttons and an input choice.
 
@@ -1174,26 +1199,13 @@ def butterfly_app(d=8):
     """
     stepper = ButterflyStepper(d=d)
     choice = widgets.Dropdown(options=list(BUTTERFLY_INPUTS), description="input")
-    back = widgets.Button(description="Back", icon="step-backward")
-    nxt = widgets.Button(description="Next", icon="step-forward")
-    caption = widgets.Label()
-    out = widgets.Output()
-
-    def show(state):
-        caption.value = butterfly_caption(state)
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(8, 3.6))
-            plots.draw_butterfly(ax, state)
-            plt.show()
+    back, nxt, caption, out, show = _stepper_view(stepper, butterfly_caption,
+                                                  plots.draw_butterfly, (8, 3.6))
 
     def on_choice(change):
         show(stepper.reset(BUTTERFLY_INPUTS[change["new"]](d)))
 
-    back.on_click(lambda _: show(stepper.back()))
-    nxt.on_click(lambda _: show(stepper.next()))
     choice.observe(on_choice, names="value")
-    show(stepper.state)
     app = widgets.VBox([widgets.HBox([choice, back, nxt]), caption, out])
     app.stepper = stepper
     return app
@@ -1261,7 +1273,6 @@ def _time_dense_vs_fwht(dims, batch, repeat, seed, fwht, hadamard, clock):
                 best = min(best, clock() - t0)
             (dense_s if name == "dense" else fast_s).append(best / n)
         diff = max(diff, float(np.max(np.abs(results["dense"] - results["fwht"]))))
-        del h
     return {"dims": np.asarray(dims), "dense": np.asarray(dense_s), "fwht": np.asarray(fast_s),
             "max_abs_diff": diff}
 
@@ -2229,28 +2240,15 @@ def kernel_app():
     layout = widgets.Dropdown(options=list(KERNEL_LAYOUTS), description="layout",
                               layout=widgets.Layout(width="330px"))
     choice = widgets.Dropdown(options=list(KERNEL_INPUTS), description="input")
-    back = widgets.Button(description="Back", icon="step-backward")
-    nxt = widgets.Button(description="Next", icon="step-forward")
-    caption = widgets.Label()
-    out = widgets.Output()
-
-    def show(state):
-        caption.value = kernel_stage_caption(state)
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(8, 3.8))
-            plots.draw_kernel_stage(ax, state)
-            plt.show()
+    back, nxt, caption, out, show = _stepper_view(stepper, kernel_stage_caption,
+                                                  plots.draw_kernel_stage, (8, 3.8))
 
     def on_change(_):
         cfg = kernel_layout(layout.value)
         show(stepper.reset(KERNEL_INPUTS[choice.value](cfg.d), cfg))
 
-    back.on_click(lambda _: show(stepper.back()))
-    nxt.on_click(lambda _: show(stepper.next()))
     layout.observe(on_change, names="value")
     choice.observe(on_change, names="value")
-    show(stepper.state)
     app = widgets.VBox([widgets.HBox([layout, choice]), widgets.HBox([back, nxt]), caption, out])
     app.stepper = stepper
     return app
