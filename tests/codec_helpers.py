@@ -17,7 +17,8 @@ def boundary_distance(q, x):
     u = np.divide(x64, r, out=np.zeros_like(x64), where=r > 0)
     pad = np.zeros((x64.shape[0], q.d_pad))
     pad[:, : q.d] = u
-    t = np.sqrt(q.d_pad) * q._hadamard.forward(pad)
+    rotated = pad @ q._dense64.T if q._hadamard is None else q._hadamard.forward(pad)
+    t = np.sqrt(q.d_pad) * rotated
     b = q.codebook.boundaries
     return np.min(np.abs(t[..., None] - b), axis=-1) / np.maximum(1.0, np.abs(t))
 

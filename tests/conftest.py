@@ -1,7 +1,25 @@
-"""Shared pytest set-up: the `gpu` marker skips where no CUDA GPU is usable."""
+"""Shared pytest set-up: Hypothesis profiles, and the `gpu` marker that skips where no CUDA GPU is usable.
+
+Hypothesis runs derandomized by default (profile "ci"): every run tries the
+same examples, so a failure seen once reproduces on the next run and on
+another machine. ``HYPOTHESIS_PROFILE=dev`` explores new random examples and
+keeps the failing ones in a database outside the repository
+(``~/.cache/turboquant-lab/hypothesis``), from which the next run replays them.
+"""
+import os
+from pathlib import Path
+
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from turboquant_lab.backend import gpu_available
+
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", database=DirectoryBasedExampleDatabase(
+    str(Path.home() / ".cache" / "turboquant-lab" / "hypothesis")), print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 _GPU = None
 

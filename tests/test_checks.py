@@ -280,8 +280,9 @@ def test_random_unit_vectors():
     assert_fails(checks.check_random_unit_vectors,
                  lambda n, d, s: np.random.default_rng(s).standard_normal((n, d)),
                  hint="keepdims")
+    shared = np.random.default_rng(1234)  # one stream for every call, like np.random.* state
     assert_fails(checks.check_random_unit_vectors,
-                 lambda n, d, s: unit_ok(n, d, np.random.randint(1 << 30)), hint="default_rng")
+                 lambda n, d, s: unit_ok(n, d, shared.integers(1 << 30)), hint="default_rng")
 
 
 def sigma_ok(x, n_rotations, seed):

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from turboquant_lab._parallel import forced_workers
 from turboquant_lab.hadamard import (
     STRATEGIES,
     fwht,
@@ -132,14 +133,16 @@ def test_many_blocks_threaded_path_matches_oracle():
     d = 128
     x = np.random.default_rng(2).standard_normal((5000, d)).astype(np.float32)
     ref = x.astype(np.float64) @ hadamard(d) / np.sqrt(d)
-    for strategy in STRATEGIES:
-        np.testing.assert_allclose(fwht(x, strategy=strategy), ref, rtol=0, atol=1e-5)
+    with forced_workers(2):  # two workers even on a one-CPU machine
+        for strategy in STRATEGIES:
+            np.testing.assert_allclose(fwht(x, strategy=strategy), ref, rtol=0, atol=1e-5)
 
 
 def test_blas_thread_count_is_restored():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()]
-    fwht(np.ones((5000, 256), dtype=np.float32))
+    with forced_workers(2):
+        fwht(np.ones((5000, 256), dtype=np.float32))
     after = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()]
     assert before == after
 
@@ -304,7 +307,7 @@ def test_nan_and_inf_raise(strategy, bad):
                          ((1200, 512), (600, 0))]:
         x = rng.standard_normal(shape).astype(np.float32)
         x[where] = bad
-        with pytest.raises(ValueError, match=r"x contains 1 NaN or Inf"):
+        with forced_workers(2), pytest.raises(ValueError, match=r"x contains 1 NaN or Inf"):
             fwht(x, strategy=strategy)
     x = np.zeros((2, 16))
     x[0, 3], x[0, 9] = np.inf, -np.inf  # Inf - Inf: the sum is NaN, still caught

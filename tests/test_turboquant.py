@@ -1,12 +1,14 @@
 """TurboQuantMSE: distortion vs the codebook's prediction, the plain oracle, storage, errors."""
 import numpy as np
 import pytest
+from codec_helpers import assert_codes_match_except_ties
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from turboquant_lab.codebooks import lloyd_max_codebook
 from turboquant_lab.data import make_kv_vectors
 from turboquant_lab.packing import pack_bits, unpack_bits
+from turboquant_lab._parallel import forced_workers
 from turboquant_lab.turboquant import (
     BLOCK_ELEMENTS,
     Encoded,
@@ -178,17 +180,32 @@ def test_round_trip_shapes(shape, rotation):
     np.testing.assert_array_equal(x_hat, flat)
 
 
-def test_blocks_and_threads_do_not_change_the_codes():
-    # many blocks (run on a thread pool) give the same codes as one vector at a time
-    q = TurboQuantMSE(64, 3, seed=1)
+@pytest.mark.parametrize("rotation", ROTATIONS)
+def test_blocks_and_threads_do_not_change_the_codes(rotation):
+    """What the library promises across batch sizes, row blocks and BLAS kernels.
+
+    A row's rotation is a BLAS product whose rounding may change with the
+    number of rows in the call, the BLAS kernel (OPENBLAS_CORETYPE) and its
+    thread count. So decoded values agree to float32 rounding (a few ulp), and
+    codes are identical except where a rotated coordinate lies within that
+    rounding of a codebook boundary: there they may differ by one cell.
+    """
+    q = TurboQuantMSE(64, 3, seed=1, rotation=rotation)
     rows = 5 * (BLOCK_ELEMENTS // 64) + 17
     x = np.random.default_rng(2).standard_normal((rows, 64)).astype(np.float32)
-    enc = q.encode(x)
+    with forced_workers(2):  # several blocks on two workers, even on a one-CPU machine
+        enc = q.encode(x)
+        x_hat = q.decode(enc)
     pick = [0, 1, BLOCK_ELEMENTS // 64, rows - 1]
+    ties = 0
     for i in pick:
         one = q.encode(x[i])
-        np.testing.assert_array_equal(enc.codes[i], one.codes)
-        np.testing.assert_array_equal(q.decode(enc)[i], q.decode(one))
+        ties_i = assert_codes_match_except_ties(q, x[i], enc.codes[i], one.codes)
+        if ties_i == 0:  # same codes: the decoded floats agree to a few float32 ulp
+            np.testing.assert_allclose(x_hat[i], q.decode(one), rtol=0,
+                                       atol=16 * 2.0 ** -24 * float(np.abs(x_hat[i]).max()))
+        ties += ties_i
+    assert ties <= 1  # about 1e-5 of the coordinates sit that close to a boundary
 
 
 def test_input_dtypes_and_layouts():

@@ -22,6 +22,24 @@ _lock = threading.Lock()  # one parallel run at a time; never taken inside a wor
 _state: dict = {}
 
 
+@contextlib.contextmanager
+def forced_workers(n: int):
+    """Run every ``for_each_block`` inside with ``n`` worker threads (capped by the block count).
+
+    For tests: on a one-CPU machine, or with ``OMP_NUM_THREADS=1``, the pool
+    would otherwise never run, and a test of the threaded path would test
+    nothing. Not thread-safe; meant for a test's ``with`` block.
+    """
+    if int(n) < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    previous = _state.get("forced")
+    _state["forced"] = int(n)
+    try:
+        yield
+    finally:
+        _state["forced"] = previous
+
+
 def n_cpus() -> int:
     """CPUs this process may run on."""
     try:
@@ -72,6 +90,8 @@ def for_each_block(n_rows: int, block_rows: int, body, new_scratch=lambda: None,
     ctl = blas_controller()
     blas_threads = max((lib.num_threads for lib in ctl.lib_controllers), default=1) if ctl else 1
     workers = min(blas_threads, n_cpus(), MAX_WORKERS, len(starts))
+    if _state.get("forced"):
+        workers = min(_state["forced"], len(starts))
     if workers <= 1:
         with blas_one_thread() if limit_single or ctl is None else contextlib.nullcontext():
             scratch = new_scratch()
@@ -90,7 +110,7 @@ def for_each_block(n_rows: int, block_rows: int, body, new_scratch=lambda: None,
                 return
             body(start, min(start + block_rows, n_rows), scratch)
 
-    with _lock, ctl.limit(limits=1):
+    with _lock, blas_one_thread():
         pool = _executor(workers)
         futures = [pool.submit(run) for _ in range(workers)]
         errors = [f.exception() for f in futures]  # wait for all before BLAS threads return

@@ -430,11 +430,11 @@ def max_mean_ratio(x):
 
     x = as_float_array(x, "x")
     a = np.abs(x)
-    mean = a.mean(axis=-1)
-    if np.any(mean == 0):
+    peak = a.max(axis=-1, keepdims=True)
+    if np.any(peak == 0):
         raise ValueError("x has an all-zero vector, whose max/mean ratio is undefined; "
                          "pass vectors with at least one non-zero coordinate")
-    r = a.max(axis=-1) / mean
+    r = 1.0 / (a / peak).mean(axis=-1)  # scaled by the peak first: no underflow for tiny x
     return float(r) if x.ndim == 1 else r
 
 
