@@ -7,6 +7,7 @@ keeps the failing ones in a database outside the repository
 (``~/.cache/turboquant-lab/hypothesis``), from which the next run replays them.
 """
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from turboquant_lab.backend import gpu_available
+
+# the shared helpers (codec_helpers, checker_helpers) sit beside this file, above the test folders
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])

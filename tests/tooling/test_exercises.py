@@ -19,7 +19,7 @@ import pytest
 
 from turboquant_lab import checks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "make_exercises.py"
 LESSONS = ["01_naive_quantization", "02_the_outlier_problem", "03_rotate_first",
            "04_distribution_after_rotation", "05_walsh_hadamard_transform", "06_random_signs",

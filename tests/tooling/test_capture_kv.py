@@ -9,7 +9,7 @@ import pytest
 from turboquant_lab.attention import softmax
 from turboquant_lab.data import KVSample, load_kv_sample
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_tool():
