@@ -30,7 +30,7 @@ import numpy as np
 
 from ._parallel import for_each_block
 from ._validate import as_float_array, check_power_of_two, ensure_finite
-from .backend import get_xp, is_cupy_array
+from .backend import get_xp, gpu_function, is_cupy_array
 
 __all__ = [
     "MAX_LOG2_D",
@@ -458,10 +458,8 @@ def fwht(x, normalize: bool = True, strategy: str | None = None, *, out=None):
     >>> fwht(np.array([1.0, 2.0, 3.0, 4.0]), normalize=False)
     array([10., -2., -4.,  0.])
     """
-    if is_cupy_array(x):
-        from .gpu import fwht_gpu  # noqa: PLC0415 (CuPy only when a CuPy array arrives)
-
-        y = fwht_gpu(x, normalize=normalize)
+    if is_cupy_array(x):  # the kernel of turboquant_lab.gpu, through the backend's registry
+        y = gpu_function("fwht")(x, normalize=normalize)
         if out is None:
             return y
         out[...] = y

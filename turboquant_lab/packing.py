@@ -39,8 +39,8 @@ import numpy as np
 from ._validate import check_bits
 from .backend import get_xp
 
-__all__ = ["pack_bits", "unpack_bits", "packed_nbytes", "pack_bits_reference",
-           "unpack_bits_reference"]
+__all__ = ["pack_bits", "unpack_bits", "pack_codes", "unpack_codes", "packed_nbytes",
+           "pack_bits_reference", "unpack_bits_reference"]
 
 
 def packed_nbytes(n: int, bits: int) -> int:
@@ -406,6 +406,48 @@ def unpack_bits(packed, bits: int, n: int):
                          f"bits={bits} take ceil(n * bits / 8) = {expected}: pass the n and bits "
                          f"used with pack_bits")
     return _unpack_unchecked(packed, bits, n)
+
+
+def pack_codes(codes, bits: int):
+    """:func:`pack_bits` without the checks, byte by byte: for codes known to be valid.
+
+    For a producer that makes the codes itself (the GPU path's dense rotation,
+    from a search over the thresholds): no check of the code range, so no
+    reduction and, on a GPU, no wait for the device; and the byte-by-byte plan
+    of the module docstring, with no 64-bit word views, on any array module
+    and byte order. The bytes are :func:`pack_bits`' (a test compares them).
+
+    Parameters
+    ----------
+    codes : (..., n) integer array (NumPy or CuPy)
+        Values in ``[0, 2**bits)``, *unchecked*: a code out of range corrupts its neighbours.
+    bits : int
+        1 to 8, unchecked.
+
+    Returns
+    -------
+    packed : (..., ceil(n * bits / 8)) uint8 array, same array module as ``codes``
+
+    Examples
+    --------
+    >>> pack_codes(np.array([5, 3, 7, 1], np.uint8), 3)
+    array([221,   3], dtype=uint8)
+    """
+    return _pack_unchecked(codes, bits, bytewise=True)
+
+
+def unpack_codes(packed, bits: int, n: int):
+    """:func:`unpack_bits` without the checks, byte by byte: the inverse of :func:`pack_codes`.
+
+    ``packed`` must be ``(..., ceil(n * bits / 8))`` uint8 (unchecked); returns
+    ``(..., n)`` uint8 codes, same array module.
+
+    Examples
+    --------
+    >>> unpack_codes(np.array([221, 3], np.uint8), 3, 4)
+    array([5, 3, 7, 1], dtype=uint8)
+    """
+    return _unpack_unchecked(packed, bits, n, bytewise=True)
 
 
 def pack_bits_reference(codes, bits: int) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validate import as_float_array, check_dim, check_last_axis, check_power_of_two, make_rng
-from .backend import get_xp, is_cupy_array
+from .backend import get_xp, gpu_function, is_cupy_array
 from .hadamard import fwht
 
 __all__ = ["random_orthogonal", "random_signs", "RandomizedHadamard"]
@@ -107,9 +107,7 @@ class RandomizedHadamard:
         x = as_float_array(x, "x")
         check_last_axis(x, self.d, "x")
         if is_cupy_array(x):  # one fused pass on the GPU: signs, FWHT, signs
-            from .gpu import randomized_hadamard_gpu  # noqa: PLC0415
-
-            return randomized_hadamard_gpu(x, self.signs1, self.signs2)
+            return gpu_function("randomized_hadamard")(x, self.signs1, self.signs2)
         return fwht(x * self._signs(self.signs1, x)) * self._signs(self.signs2, x)
 
     def inverse(self, y):
@@ -117,9 +115,7 @@ class RandomizedHadamard:
         y = as_float_array(y, "y")
         check_last_axis(y, self.d, "y")
         if is_cupy_array(y):
-            from .gpu import randomized_hadamard_gpu  # noqa: PLC0415
-
-            return randomized_hadamard_gpu(y, self.signs2, self.signs1)
+            return gpu_function("randomized_hadamard")(y, self.signs2, self.signs1)
         return fwht(y * self._signs(self.signs2, y)) * self._signs(self.signs1, y)
 
     def matrix(self) -> np.ndarray:

@@ -22,14 +22,15 @@ import numpy as np
 
 from ._parallel import for_each_block
 from ._validate import as_float_array, check_bits, check_dim, check_last_axis, ensure_finite
-from .backend import is_cupy_array
+from .backend import get_xp, gpu_function, is_cupy_array
 from .codebooks import Codebook, lloyd_max_codebook
 from .hadamard import fwht
-from .packing import (_PAIRS_OK, _pack_unchecked, _unpack_pair_index, _unpack_unchecked,
-                      pack_bits_reference, packed_nbytes, unpack_bits_reference)
+from .packing import (_PAIRS_OK, _pack_unchecked, _unpack_pair_index, _unpack_unchecked, pack_bits,
+                      pack_bits_reference, packed_nbytes, unpack_bits, unpack_bits_reference)
 from .rotation import RandomizedHadamard, random_orthogonal
 
-__all__ = ["Encoded", "TurboQuantMSE", "bucketize", "bucketize_reference"]
+__all__ = ["Encoded", "KernelConstants", "TurboQuantMSE", "bucketize", "bucketize_reference",
+           "ProdEncoded", "TurboQuantProd"]
 
 ROTATIONS = ("hadamard", "dense")
 
@@ -135,8 +136,6 @@ def bucketize_reference(t, boundaries) -> np.ndarray:
     return np.searchsorted(b, t, side="right").astype(np.uint8)
 
 
-# --------------------------------------------------------------------------- block driver
-
 # --------------------------------------------------------------------------- Encoded
 
 
@@ -189,6 +188,58 @@ class Encoded:
     def bits_per_coordinate(self) -> float:
         """``8 * nbytes / (n_vectors * d)``: storage per original coordinate, norms included."""
         return 8.0 * self.nbytes / (self.n_vectors * self.d)
+
+
+@dataclass(frozen=True)
+class KernelConstants:
+    """What a fused encode/decode kernel needs of a :class:`TurboQuantMSE` (read-only arrays).
+
+    From :meth:`TurboQuantMSE.kernel_constants`; the GPU drivers
+    (:mod:`turboquant_lab.gpu.drivers`) read these instead of the quantizer's internals.
+
+    Attributes
+    ----------
+    rotation : str
+        ``"hadamard"`` or ``"dense"``.
+    d, d_pad, bits, n_bytes : int
+        As on the quantizer: ``n_bytes = ceil(d_pad * bits / 8)`` per vector.
+    sqrt_d_pad : float
+        ``sqrt(d_pad)``, the scale of the codebook's units.
+    thresholds : (2**bits - 1,) float32 ndarray
+        The codebook boundaries rounded *up* to float32, so that
+        ``#{k : thresholds[k] <= t}`` for a float32 ``t`` equals the float64
+        ``searchsorted(boundaries, t, side="right")``, ties included.
+    centroids : (2**bits,) float32 ndarray
+        The codebook's levels in scaled units (what the kernels look up).
+    levels : (2**bits,) float32 ndarray
+        ``centroids / sqrt(d_pad)``, computed in float64 (what the dense path looks up).
+    signs1, signs2 : (d_pad,) float32 ndarray or None
+        The randomized Hadamard ``D2 H D1`` (``None`` for the dense rotation).
+    matrix : (d, d) float32 ndarray or None
+        The dense rotation ``Q`` (``y = x @ Q.T``; ``None`` for the Hadamard one).
+    """
+
+    rotation: str
+    d: int
+    d_pad: int
+    bits: int
+    n_bytes: int
+    sqrt_d_pad: float
+    thresholds: np.ndarray = field(repr=False)
+    centroids: np.ndarray = field(repr=False)
+    levels: np.ndarray = field(repr=False)
+    signs1: np.ndarray | None = field(default=None, repr=False)
+    signs2: np.ndarray | None = field(default=None, repr=False)
+    matrix: np.ndarray | None = field(default=None, repr=False)
+
+
+def _read_only(a):
+    """A read-only float32 copy of ``a`` (``None`` stays ``None``)."""
+    if a is None:
+        return None
+    a = np.array(a, dtype=np.float32)  # a copy: the quantizer's own arrays stay private
+    a.flags.writeable = False
+    return a
 
 
 # --------------------------------------------------------------------------- quantizer
@@ -345,6 +396,7 @@ class TurboQuantMSE:
         self._levels = (self.codebook.centroids / self._sqrt_n).astype(np.float32)
         self.n_bytes = packed_nbytes(n, self.bits)
         self._block_rows = max(1, BLOCK_ELEMENTS // n)
+        self._kernel_constants = None  # made on the first kernel_constants()
         self._build_tables()
 
     def _build_tables(self):
@@ -384,6 +436,27 @@ class TurboQuantMSE:
 
     # ----------------------------------------------------------------- properties
 
+    def kernel_constants(self) -> KernelConstants:
+        """The constants a fused kernel needs: float32 signs, thresholds, levels, the matrix.
+
+        The GPU path (:mod:`turboquant_lab.gpu`) and its NumPy emulation read
+        the quantizer only through this; the arrays are read-only copies, made once.
+
+        Examples
+        --------
+        >>> k = TurboQuantMSE(d=100, bits=2, seed=0).kernel_constants()
+        >>> k.d_pad, k.n_bytes, k.thresholds.dtype, k.signs1.shape
+        (128, 32, dtype('float32'), (128,))
+        """
+        if self._kernel_constants is None:
+            had = self._hadamard
+            self._kernel_constants = KernelConstants(
+                self.rotation, self.d, self.d_pad, self.bits, self.n_bytes, self._sqrt_n,
+                _read_only(self._thresholds), _read_only(self.codebook.centroids),
+                _read_only(self._levels), _read_only(None if had is None else had.signs1),
+                _read_only(None if had is None else had.signs2), _read_only(self._matrix))
+        return self._kernel_constants
+
     @property
     def expected_mse(self) -> float:
         """Predicted ``E||x - x_hat||^2 / ||x||^2``: the codebook's MSE (see Notes)."""
@@ -416,10 +489,8 @@ class TurboQuantMSE:
         ValueError
             Wrong last axis, NaN or Inf, empty or 0-d ``x``, a norm above 65504.
         """
-        if is_cupy_array(x):
-            from .gpu import encode_mse_gpu  # noqa: PLC0415 (CuPy only when a CuPy array arrives)
-
-            return encode_mse_gpu(self, x)
+        if is_cupy_array(x):  # turboquant_lab.gpu's fused kernel, through the backend's registry
+            return gpu_function("encode_mse")(self, x)
         x = as_float_array(x, "x", check_finite=False)  # finiteness checked on the norms below
         check_last_axis(x, self.d, "x")
         batch = tuple(x.shape[:-1])
@@ -475,7 +546,16 @@ class TurboQuantMSE:
 
     # ----------------------------------------------------------------- decode
 
-    def _check_encoded(self, enc) -> None:
+    def check_encoded(self, enc) -> None:
+        """Raise unless ``enc`` is an :class:`Encoded` that this quantizer can decode.
+
+        Raises
+        ------
+        TypeError
+            ``enc`` is not an :class:`Encoded`.
+        ValueError
+            Another ``d``, ``bits``, rotation or seed, or arrays that do not match ``enc.shape``.
+        """
         if not isinstance(enc, Encoded):
             raise TypeError(f"decode needs the Encoded returned by encode, "
                             f"got {type(enc).__name__}")
@@ -513,11 +593,9 @@ class TurboQuantMSE:
         ValueError
             ``enc`` comes from a quantizer with another ``d``, ``bits``, rotation or seed.
         """
-        self._check_encoded(enc)
+        self.check_encoded(enc)
         if is_cupy_array(enc.codes):
-            from .gpu import decode_mse_gpu  # noqa: PLC0415
-
-            return decode_mse_gpu(self, enc)
+            return gpu_function("decode_mse")(self, enc)
         batch = tuple(enc.shape)
         codes = np.asarray(enc.codes).reshape(-1, self.n_bytes)
         norms = np.asarray(enc.norms).reshape(-1).astype(np.float32)
@@ -585,7 +663,7 @@ class TurboQuantMSE:
 
     def decode_reference(self, enc: Encoded) -> np.ndarray:
         """Plain float64 oracle for :meth:`decode`: levels, inverse rotation, truncation, scale."""
-        self._check_encoded(enc)
+        self.check_encoded(enc)
         codes = unpack_bits_reference(np.asarray(enc.codes), self.bits, self.d_pad)
         y = self.codebook.centroids[codes] / self._sqrt_n
         if self.rotation == "hadamard":
@@ -598,11 +676,6 @@ class TurboQuantMSE:
 # --------------------------------------------------------------------------- TurboQuantProd
 # The inner-product quantizer: a (bits - 1)-bit TurboQuantMSE stage plus a
 # 1-bit QJL sketch of its residual (TurboQuant, Algorithm 2).
-
-from .backend import get_xp as _get_xp  # noqa: E402
-from .packing import pack_bits as _pack_bits, unpack_bits as _unpack_bits  # noqa: E402
-
-__all__ += ["ProdEncoded", "TurboQuantProd"]
 
 #: spawn key that separates the QJL matrix's random stream from the rotation's
 _QJL_STREAM = 0x514A4C  # "QJL"
@@ -859,7 +932,7 @@ class TurboQuantProd:
         """
         x = as_float_array(x, "x")
         check_last_axis(x, self.d, "x")
-        xp = _get_xp(x)
+        xp = get_xp(x)
         batch = tuple(x.shape[:-1])
         x32 = x.reshape(-1, self.d).astype(xp.float32)
         if self.mse is not None:
@@ -875,7 +948,7 @@ class TurboQuantProd:
                              f"first (e.g. x / x.std())")
         rn16 = rn.astype(xp.float16)
         proj = r @ self._S(xp).T
-        signs = _pack_bits((proj >= 0).astype(xp.uint8), 1)
+        signs = pack_bits((proj >= 0).astype(xp.uint8), 1)
         if enc_mse is not None:
             enc_mse = Encoded(enc_mse.codes.reshape(batch + (self.mse.n_bytes,)),
                               enc_mse.norms.reshape(batch), enc_mse.bits, enc_mse.d,
@@ -883,7 +956,9 @@ class TurboQuantProd:
         return ProdEncoded(enc_mse, signs.reshape(batch + (self.n_sign_bytes,)), rn16.reshape(batch),
                            self.bits, self.d, batch, self.fingerprint)
 
-    def _check_encoded(self, enc) -> None:
+    def check_encoded(self, enc) -> None:
+        """Raise unless ``enc`` is a :class:`ProdEncoded` made by this quantizer (same ``d``,
+        ``bits`` and seed, arrays matching ``enc.shape``)."""
         if not isinstance(enc, ProdEncoded):
             raise TypeError(f"this needs the ProdEncoded returned by TurboQuantProd.encode, "
                             f"got {type(enc).__name__}")
@@ -897,12 +972,12 @@ class TurboQuantProd:
 
     def _parts(self, enc):
         """``(x_mse or None, z, ||r||)`` as (n, d), (n, d) of +-1 and (n,) float32 arrays."""
-        xp = _get_xp(enc.signs)
+        xp = get_xp(enc.signs)
         n = enc.n_vectors
         x_mse = None
         if enc.mse is not None:
             x_mse = self.mse.decode(enc.mse).reshape(n, self.d)
-        bits = _unpack_bits(enc.signs.reshape(n, self.n_sign_bytes), 1, self.d)
+        bits = unpack_bits(enc.signs.reshape(n, self.n_sign_bytes), 1, self.d)
         z = bits.astype(xp.float32) * 2.0 - 1.0
         rn = enc.residual_norms.reshape(n).astype(xp.float32)
         return x_mse, z, rn
@@ -916,8 +991,8 @@ class TurboQuantProd:
             ``E[x_tilde] = x`` over ``S``, but ``E||x_tilde - x||^2 = (pi/2 - 1/d)
             ||r||^2`` (see Notes of the class): for scores use :meth:`inner_product`.
         """
-        self._check_encoded(enc)
-        xp = _get_xp(enc.signs)
+        self.check_encoded(enc)
+        xp = get_xp(enc.signs)
         x_mse, z, rn = self._parts(enc)
         out = (z @ self._S(xp)) * (xp.float32(self._c) * rn[:, None])
         if x_mse is not None:
@@ -947,10 +1022,10 @@ class TurboQuantProd:
         computed once per query (``O(d^2)``), then each pair costs two
         length-``d`` dot products.
         """
-        self._check_encoded(enc)
+        self.check_encoded(enc)
         y = as_float_array(y, "y")
         check_last_axis(y, self.d, "y")
-        xp = _get_xp(enc.signs)
+        xp = get_xp(enc.signs)
         qshape = tuple(y.shape[:-1])
         y2 = y.reshape(-1, self.d).astype(xp.float32)
         x_mse, z, rn = self._parts(enc)
@@ -964,7 +1039,7 @@ class TurboQuantProd:
 
     def inner_product_reference(self, enc: ProdEncoded, y) -> np.ndarray:
         """Plain float64 oracle for :meth:`inner_product`: the dense formula, one pair at a time."""
-        self._check_encoded(enc)
+        self.check_encoded(enc)
         y = np.asarray(y, dtype=np.float64)
         n = enc.n_vectors
         S = self.S.astype(np.float64)

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from turboquant_lab import backend
 from turboquant_lab._parallel import forced_workers
 from turboquant_lab.hadamard import (
     STRATEGIES,
@@ -354,15 +355,18 @@ def test_dispatch_table_covers_every_size():
 
 
 def test_cupy_input_goes_to_the_gpu_module(monkeypatch):
-    """A CuPy array is handed to turboquant_lab.gpu.fwht_gpu (faked here: no GPU needed)."""
+    """A CuPy array is handed to the GPU function registered as "fwht" (faked here: no GPU needed)."""
     calls = []
 
     class FakeCupyArray:
         pass
 
-    fake_gpu = types.ModuleType("turboquant_lab.gpu")
-    fake_gpu.fwht_gpu = lambda x, normalize=True: calls.append((x, normalize)) or "from gpu"
-    monkeypatch.setitem(sys.modules, "turboquant_lab.gpu", fake_gpu)
+    # an empty registry, a stand-in for the GPU package (so the real one is not imported),
+    # and a fake fwht registered the way turboquant_lab.gpu registers its own
+    fake_gpu = types.ModuleType(backend.GPU_PACKAGE)
+    monkeypatch.setitem(sys.modules, backend.GPU_PACKAGE, fake_gpu)
+    monkeypatch.setattr(backend, "_GPU_FUNCTIONS", {})
+    backend.register_gpu("fwht", lambda x, normalize=True: calls.append((x, normalize)) or "from gpu")
     monkeypatch.setattr(hmod, "is_cupy_array", lambda x: isinstance(x, FakeCupyArray))
     arr = FakeCupyArray()
     assert fwht(arr, normalize=False) == "from gpu"

@@ -7,14 +7,14 @@ from hypothesis.extra import numpy as hnp
 
 from turboquant_lab.packing import (
     _PAIRS_OK,
-    _pack_unchecked,
     _unpack_pair_index,
-    _unpack_unchecked,
     pack_bits,
     pack_bits_reference,
+    pack_codes,
     packed_nbytes,
     unpack_bits,
     unpack_bits_reference,
+    unpack_codes,
 )
 
 ALL_BITS = range(1, 9)
@@ -43,9 +43,9 @@ def test_round_trip_and_reference(case):
     assert back.dtype == np.uint8 and back.shape == codes.shape
     np.testing.assert_array_equal(back, codes)
     np.testing.assert_array_equal(unpack_bits_reference(packed, bits, n), codes)
-    # the byte-by-byte path (used on big-endian hosts) makes the same bytes
-    np.testing.assert_array_equal(_pack_unchecked(codes, bits, bytewise=True), packed)
-    np.testing.assert_array_equal(_unpack_unchecked(packed, bits, n, bytewise=True), codes)
+    # the byte-by-byte path (big-endian hosts, pack_codes / unpack_codes) makes the same bytes
+    np.testing.assert_array_equal(pack_codes(codes, bits), packed)
+    np.testing.assert_array_equal(unpack_codes(packed, bits, n), codes)
 
 
 @pytest.mark.parametrize("bits", ALL_BITS)

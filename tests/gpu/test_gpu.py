@@ -4,7 +4,7 @@ Marked ``gpu``: tests/conftest.py skips them where CuPy sees no usable GPU.
 Tolerances: the FWHT to 1e-5 relative in float32; encode codes identical
 except where a coordinate lies within float32 rounding of a codebook
 boundary; decode within float32 rounding. Against the NumPy emulation
-(``gpu_emulation``), which follows the kernels loop for loop, the results
+(``gpu.emulation``), which follows the kernels loop for loop, the results
 must be *identical*.
 """
 from __future__ import annotations
@@ -12,18 +12,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from turboquant_lab.gpu_emulation import (
-    FWHT_CONFIGS,
-    emulate_decode,
-    emulate_encode,
-    emulate_fwht,
-)
+from turboquant_lab.gpu.configs import FWHT_CONFIGS
+from turboquant_lab.gpu.emulation import emulate_decode, emulate_encode, emulate_fwht
 from turboquant_lab.hadamard import fwht
 from turboquant_lab.packing import unpack_bits_reference
 from turboquant_lab.rotation import RandomizedHadamard
-from turboquant_lab.turboquant import TurboQuantMSE, _float32_thresholds
+from turboquant_lab.turboquant import TurboQuantMSE
 
-from codec_helpers import assert_codes_match_except_ties, rel_err  # noqa: E402
+from codec_helpers import assert_codes_match_except_ties, rel_err  # noqa: E402  (tests/, on sys.path)
 
 pytestmark = pytest.mark.gpu
 
@@ -32,12 +28,6 @@ gpu = pytest.importorskip("turboquant_lab.gpu")
 
 DIMS = [2, 128, 1024, 4096, 8192]
 BATCHES = [(1,), (7,), (3, 5), (1001,)]
-
-
-
-
-
-
 
 
 # --------------------------------------------------------------------------- FWHT
@@ -126,9 +116,8 @@ def test_kernels_flush_subnormals_like_their_emulation():
     y = gpu.fwht_gpu(cp.asarray(x), normalize=False, check_finite=False)
     np.testing.assert_array_equal(cp.asnumpy(y).view(np.uint32),
                                   emulate_fwht(x, normalize=False).view(np.uint32))
-    q = TurboQuantMSE(64, 2, seed=0)
-    s1, s2 = q._hadamard.signs1, q._hadamard.signs2
-    thr = _float32_thresholds(q.codebook.boundaries)
+    k = TurboQuantMSE(64, 2, seed=0).kernel_constants()
+    s1, s2, thr = k.signs1, k.signs2, k.thresholds
     xs = np.vstack([np.full(64, 1e-20, np.float32), x[:3] * np.float32(2.0**100)])
     codes, norms = gpu.CudaKernels().encode(cp.asarray(xs), s1, s2, thr, 2)
     codes_e, norms_e = emulate_encode(xs, s1, s2, thr, 2)
@@ -203,8 +192,8 @@ def test_codec_kernels_are_their_emulation_bit_for_bit(log_d, bits):
     q = TurboQuantMSE(max(d, 2), bits, seed=log_d)
     n = 2 * FWHT_CONFIGS[log_d].rows_per_block + 1
     x = np.random.default_rng(bits).standard_normal((n, d)).astype(np.float32)
-    s1, s2 = q._hadamard.signs1, q._hadamard.signs2
-    thr = _float32_thresholds(q.codebook.boundaries)
+    k = q.kernel_constants()
+    s1, s2, thr = k.signs1, k.signs2, k.thresholds
     kern = gpu.CudaKernels()
     codes, norms = kern.encode(cp.asarray(x), s1, s2, thr, bits)
     codes_e, norms_e = emulate_encode(x, s1, s2, thr, bits)

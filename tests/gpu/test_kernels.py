@@ -3,12 +3,14 @@
 * every ``kernels/*.cu`` compiles with nvcc for sm_80 and sm_90, with every
   size of the dispatch table instantiated (skipped, with the reason, without
   nvcc);
-* the emulation (``gpu_emulation``, which follows the kernels loop for loop)
-  and the kernels agree on their constants, parsed from the CUDA sources;
+* the table and the emulation (``gpu.configs``, ``gpu.emulation``, which
+  follows the kernels loop for loop) and the kernels agree on their
+  constants, parsed from the CUDA sources;
 * the emulated kernels equal the NumPy library: ``fwht`` for every d from 2
   to 8192 in float32 and float16, the randomized Hadamard, and
   ``TurboQuantMSE.encode`` / ``decode`` through the very driver code that
-  ``gpu.py`` runs on a GPU (``gpu._encode_driver`` with ``EmulatedKernels``).
+  runs on a GPU (``gpu.drivers.encode`` with ``EmulatedKernels``);
+* the package imports without CuPy and registers itself with the backend.
 """
 from __future__ import annotations
 
@@ -24,29 +26,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from turboquant_lab import gpu
-from turboquant_lab.gpu_emulation import (
-    FWHT_CONFIGS,
-    MAX_BITS,
-    STAGE_KINDS,
-    WARP_SIZE,
-    EmulatedKernels,
-    FwhtConfig,
-    emulate_decode,
-    emulate_encode,
-    emulate_fwht,
-    emulate_fwht_trace,
-    fwht_config,
-)
+from turboquant_lab import backend
+from turboquant_lab.gpu import cuda, drivers
+from turboquant_lab.gpu.configs import FWHT_CONFIGS, MAX_BITS, STAGE_KINDS, WARP_SIZE, FwhtConfig, fwht_config
+from turboquant_lab.gpu.emulation import (EmulatedKernels, emulate_decode, emulate_encode, emulate_fwht,
+                                          emulate_fwht_trace, exchange_addresses)
 from turboquant_lab.hadamard import fwht, fwht_stages
 from turboquant_lab.packing import unpack_bits_reference
 from turboquant_lab.rotation import RandomizedHadamard
-from turboquant_lab.turboquant import TurboQuantMSE, _float32_thresholds
+from turboquant_lab.turboquant import TurboQuantMSE
 
-from codec_helpers import assert_codes_match_except_ties  # noqa: E402
+from codec_helpers import assert_codes_match_except_ties  # noqa: E402  (tests/, put on sys.path by conftest)
 
-KERNELS = Path(resources.files("turboquant_lab").joinpath("kernels"))
-EMULATION = Path(resources.files("turboquant_lab").joinpath("gpu_emulation.py"))
+KERNELS = Path(resources.files("turboquant_lab.gpu").joinpath("kernels"))
+EMULATION = Path(resources.files("turboquant_lab.gpu").joinpath("emulation.py"))
+CONFIGS = Path(resources.files("turboquant_lab.gpu").joinpath("configs.py"))
 ALL_LOG_D = sorted(FWHT_CONFIGS)
 EMU = EmulatedKernels()
 EPS32 = float(np.finfo(np.float32).eps)
@@ -78,12 +72,12 @@ def instantiations(file: str) -> str:
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on PATH (CUDA toolkit needed)")
-@pytest.mark.parametrize("file", gpu.KERNEL_FILES)
+@pytest.mark.parametrize("file", cuda.KERNEL_FILES)
 def test_nvcc_compiles_every_kernel_for_sm80_and_sm90(file, tmp_path):
     # the string NVRTC gets (header inlined, no include path), plus every size of the table
     src = tmp_path / file
-    src.write_text(gpu.kernel_source(file) + "\n" + instantiations(file))
-    cmd = ["nvcc", *gpu.NVRTC_OPTIONS, "--fatbin", "--threads", "2",
+    src.write_text(cuda.kernel_source(file) + "\n" + instantiations(file))
+    cmd = ["nvcc", *cuda.NVRTC_OPTIONS, "--fatbin", "--threads", "2",
            "-gencode", "arch=compute_80,code=sm_80", "-gencode", "arch=compute_90,code=sm_90",
            "-Xptxas", "-v", "-o", str(tmp_path / "out.fatbin"), str(src)]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -98,8 +92,8 @@ def test_nvcc_compiles_every_kernel_for_sm80_and_sm90(file, tmp_path):
 
 
 def test_kernel_source_inlines_the_header():
-    for file in gpu.KERNEL_FILES:
-        src = gpu.kernel_source(file)
+    for file in cuda.KERNEL_FILES:
+        src = cuda.kernel_source(file)
         assert '#include "' not in src and "#pragma once" not in src
         assert "struct fwht_config<13>" in src and src.count("struct fwht_traits") == 1
 
@@ -131,20 +125,23 @@ def test_emulation_constants_are_the_cuda_constants():
     common, tq, fw = read("fwht_common.cuh"), read("turboquant.cu"), read("fwht.cu")
     assert define(common, "TQ_WARP_SIZE") == WARP_SIZE
     assert define(tq, "TQ_MAX_BITS") == MAX_BITS
-    assert define(fw, "TQ_FLAG_SIGNS1") == gpu._FLAG_SIGNS1
-    assert define(fw, "TQ_FLAG_SIGNS2") == gpu._FLAG_SIGNS2
+    assert define(fw, "TQ_FLAG_SIGNS1") == cuda.FLAG_SIGNS1
+    assert define(fw, "TQ_FLAG_SIGNS2") == cuda.FLAG_SIGNS2
     # the same derived names appear on both sides (a renamed constant shows up here)
+    python = (CONFIGS.read_text() + EMULATION.read_text()).lower()
     for name in ("ROW_LANES", "WARPS_PER_ROW", "EXCHANGE_GROUPS", "EXCHANGE_FLOATS", "PACK_WORDS"):
-        assert name in common + tq and name.lower() in EMULATION.read_text().lower()
+        assert name in common + tq and name.lower() in python
 
 
 def test_every_file_says_keep_in_step():
-    for name in ("fwht_common.cuh", *gpu.KERNEL_FILES):
-        assert "keep in step with turboquant_lab/gpu_emulation.py" in read(name), name
-    head = EMULATION.read_text()[:1500]  # the module docstring
-    assert "keep in step with turboquant_lab/kernels/" in head
-    for name in ("fwht_common.cuh", "fwht.cu", "turboquant.cu"):
-        assert name in head
+    for name in ("fwht_common.cuh", *cuda.KERNEL_FILES):
+        assert "keep in step with turboquant_lab/gpu/emulation.py" in read(name), name
+    for module in (EMULATION, CONFIGS):
+        head = module.read_text()[:1500]  # the module docstring
+        assert "keep in step with turboquant_lab/gpu/kernels/" in head, module.name
+        for name in ("fwht_common.cuh", "turboquant.cu"):
+            assert name in head, (module.name, name)
+    assert "fwht.cu" in EMULATION.read_text()[:1500]
 
 
 def test_invalid_configurations_raise():
@@ -178,9 +175,7 @@ def test_register_layout_covers_each_element_once():
         assert sorted(idx.reshape(-1).tolist()) == list(range(cfg.d))
         # the shared-memory exchange reads every element of the row exactly once
         if cfg.warps_per_row > 1:
-            from turboquant_lab.gpu_emulation import _exchange_addresses
-
-            addr = _exchange_addresses(cfg)
+            addr = exchange_addresses(cfg)
             assert sorted(addr.reshape(-1).tolist()) == list(range(cfg.d))
             # lanes 0..31 of a warp read 32 consecutive floats: no bank conflicts
             warp0 = addr[:WARP_SIZE, 0, 0]
@@ -258,7 +253,7 @@ def test_emulated_randomized_hadamard(d):
 
 def test_emulation_flushes_subnormals_like_the_ftz_kernels():
     # CuPy compiles with -ftz=true: a float32 subnormal operand or result is a signed zero
-    assert "-ftz=true" in gpu.NVRTC_OPTIONS
+    assert "-ftz=true" in cuda.NVRTC_OPTIONS
     tiny = np.float32(2.0**-126)  # the smallest normal float32
     x = np.array([[1.5, 1.0], [-1.5, -1.0]], np.float32) * tiny
     y = emulate_fwht(x, normalize=False)
@@ -269,10 +264,9 @@ def test_emulation_flushes_subnormals_like_the_ftz_kernels():
     sub = np.full((3, 64), 1e-39, np.float32)  # subnormal input: read as zeros
     assert not emulate_fwht(sub).any()
     # squares below 2**-126 vanish: a vector of 1e-20 entries has norm 0 on the GPU
-    q = TurboQuantMSE(64, 2, seed=0)
-    thr = _float32_thresholds(q.codebook.boundaries)
+    k = TurboQuantMSE(64, 2, seed=0).kernel_constants()
     x2 = np.vstack([np.full(64, 1e-20, np.float32), np.full(64, 1e-3, np.float32)])
-    _, norms = emulate_encode(x2, q._hadamard.signs1, q._hadamard.signs2, thr, 2)
+    _, norms = emulate_encode(x2, k.signs1, k.signs2, k.thresholds, 2)
     assert norms[0] == 0 and abs(norms[1] - 8e-3) < 1e-8
 
 
@@ -285,7 +279,7 @@ def test_emulation_rejects_bad_input():
         emulate_fwht(np.zeros((2, 8), np.float32), signs1=np.ones(4))
 
 
-# --------------------------------------------------------------------------- the driver of gpu.py
+# --------------------------------------------------------------------------- the drivers (gpu.drivers)
 
 
 @pytest.mark.parametrize("d", [1, 2, 16, 512, 8192])
@@ -294,7 +288,7 @@ def test_fwht_driver_on_emulated_kernels(d, dtype):
     x = np.random.default_rng(d).standard_normal((2, 3, d)).astype(dtype)
     x_strided = np.repeat(x, 2, axis=1)[:, ::2]  # non-contiguous, as a user might pass
     for normalize in (True, False):
-        y = gpu._fwht_driver(x_strided, normalize, None, None, EMU)
+        y = drivers.fwht(x_strided, normalize, None, None, EMU)
         assert y.shape == x.shape and y.dtype == x.dtype
         ref = fwht(x.astype(np.float64), normalize=normalize)
         tol = {np.float16: 2e-3, np.float32: 2e-6, np.float64: 1e-12}[dtype]
@@ -303,21 +297,17 @@ def test_fwht_driver_on_emulated_kernels(d, dtype):
 
 def test_fwht_driver_errors():
     with pytest.raises(ValueError, match="up to 8192"):
-        gpu._fwht_driver(np.zeros((1, 16384), np.float32), True, None, None, EMU)
+        drivers.fwht(np.zeros((1, 16384), np.float32), True, None, None, EMU)
     with pytest.raises(ValueError, match="power of two"):
-        gpu._fwht_driver(np.zeros((1, 100), np.float32), True, None, None, EMU)
+        drivers.fwht(np.zeros((1, 100), np.float32), True, None, None, EMU)
     bad = np.ones((3, 64), np.float32)
     bad[1, 5] = np.nan
     with pytest.raises(ValueError, match="NaN or Inf"):
-        gpu._fwht_driver(bad, True, None, None, EMU)
+        drivers.fwht(bad, True, None, None, EMU)
     with pytest.raises(ValueError, match="overflowed"):
-        gpu._fwht_driver(np.full((1, 64), 6e4, np.float16), False, None, None, EMU)
+        drivers.fwht(np.full((1, 64), 6e4, np.float16), False, None, None, EMU)
     with pytest.raises(TypeError):
-        gpu._fwht_driver(np.ones((2, 8), np.int32), True, None, None, EMU)
-
-
-
-
+        drivers.fwht(np.ones((2, 8), np.int32), True, None, None, EMU)
 
 
 CASES = [(2, 1), (3, 2), (8, 3), (33, 4), (96, 2), (128, 1), (128, 2), (128, 3), (128, 4),
@@ -332,7 +322,7 @@ def test_emulated_encode_decode_equal_turboquant(d, bits):
     rng = np.random.default_rng(d * 10 + bits)
     x = (rng.standard_normal((n, d)) * rng.uniform(0.1, 10, (n, 1))).astype(np.float32)
     x[1] = 0.0  # a zero vector: norm 0, decodes to 0
-    enc_cpu, enc_emu = q.encode(x), gpu._encode_driver(q, x, EMU)
+    enc_cpu, enc_emu = q.encode(x), drivers.encode(q, x, EMU)
     assert enc_emu.codes.shape == enc_cpu.codes.shape and enc_emu.codes.dtype == np.uint8
     assert (enc_emu.d, enc_emu.d_pad, enc_emu.bits, enc_emu.shape, enc_emu.fingerprint) == \
         (enc_cpu.d, enc_cpu.d_pad, enc_cpu.bits, enc_cpu.shape, enc_cpu.fingerprint)
@@ -342,7 +332,7 @@ def test_emulated_encode_decode_equal_turboquant(d, bits):
     assert np.all(np.abs(enc_emu.norms.astype(np.float32) - enc_cpu.norms) <= ulp16)
     assert enc_emu.norms[1] == 0
     # decode the same codes both ways
-    x_cpu, x_emu = q.decode(enc_cpu), gpu._decode_driver(q, enc_cpu, EMU)
+    x_cpu, x_emu = q.decode(enc_cpu), drivers.decode(q, enc_cpu, EMU)
     assert x_emu.shape == x.shape and x_emu.dtype == np.float32
     scale = np.abs(x_cpu).max()
     np.testing.assert_allclose(x_emu, x_cpu, rtol=0, atol=8 * EPS32 * q.d_pad.bit_length() * scale)
@@ -352,11 +342,11 @@ def test_emulated_encode_decode_equal_turboquant(d, bits):
 def test_emulated_encode_with_batch_dims_and_float64_input():
     q = TurboQuantMSE(100, 3, seed=1)
     x = np.random.default_rng(0).standard_normal((2, 3, 100))
-    enc = gpu._encode_driver(q, x, EMU)
+    enc = drivers.encode(q, x, EMU)
     ref = q.encode(x)
     assert enc.codes.shape == (2, 3, q.n_bytes) and enc.norms.shape == (2, 3)
     assert_codes_match_except_ties(q, x, enc.codes, ref.codes)
-    out = gpu._decode_driver(q, ref, EMU)
+    out = drivers.decode(q, ref, EMU)
     assert out.shape == (2, 3, 100)
     np.testing.assert_allclose(out, q.decode(ref), atol=1e-5)
 
@@ -365,11 +355,11 @@ def test_emulated_encode_with_batch_dims_and_float64_input():
 def test_dense_rotation_driver(bits):
     q = TurboQuantMSE(48, bits, seed=2, rotation="dense")
     x = np.random.default_rng(bits).standard_normal((37, 48)).astype(np.float32)
-    enc, ref = gpu._encode_driver(q, x, EMU), q.encode(x)
+    enc, ref = drivers.encode(q, x, EMU), q.encode(x)
     a = unpack_bits_reference(enc.codes, bits, 48)
     b = unpack_bits_reference(ref.codes, bits, 48)
     assert np.mean(a != b) < 1e-3
-    np.testing.assert_allclose(gpu._decode_driver(q, ref, EMU), q.decode(ref), atol=1e-5)
+    np.testing.assert_allclose(drivers.decode(q, ref, EMU), q.decode(ref), atol=1e-5)
 
 
 def test_encode_driver_errors_match_numpy_path():
@@ -377,21 +367,21 @@ def test_encode_driver_errors_match_numpy_path():
     bad = np.ones((4, 64), np.float32)
     bad[2, 3] = np.inf
     with pytest.raises(ValueError, match="NaN or Inf"):
-        gpu._encode_driver(q, bad, EMU)
+        drivers.encode(q, bad, EMU)
     with pytest.raises(ValueError, match="float16 maximum"):
-        gpu._encode_driver(q, np.full((1, 64), 1e4, np.float32), EMU)
+        drivers.encode(q, np.full((1, 64), 1e4, np.float32), EMU)
     with pytest.raises(ValueError, match="last axis"):
-        gpu._encode_driver(q, np.ones((2, 32), np.float32), EMU)
+        drivers.encode(q, np.ones((2, 32), np.float32), EMU)
     with pytest.raises(ValueError, match="d = 2 .. 8192"):
-        gpu._encode_driver(TurboQuantMSE(9000, 2), np.ones((1, 9000), np.float32), EMU)
+        drivers.encode(TurboQuantMSE(9000, 2), np.ones((1, 9000), np.float32), EMU)
 
 
 def test_emulated_kernel_functions_directly():
     """emulate_encode's bytes are pack_bits' layout; emulate_decode inverts it up to the codebook."""
     q = TurboQuantMSE(64, 4, seed=4)
     x = np.random.default_rng(2).standard_normal((3, 64)).astype(np.float32)
-    thr = _float32_thresholds(q.codebook.boundaries)
-    s1, s2 = q._hadamard.signs1, q._hadamard.signs2
+    k = q.kernel_constants()
+    thr, s1, s2 = k.thresholds, k.signs1, k.signs2
     codes, norms = emulate_encode(x, s1, s2, thr, 4)
     np.testing.assert_allclose(norms, np.linalg.norm(x, axis=1), rtol=1e-6)
     c = unpack_bits_reference(codes, 4, 64)
@@ -404,8 +394,30 @@ def test_emulated_kernel_functions_directly():
         emulate_encode(x, s1, s2, thr[:3], 4)
 
 
-def test_gpu_module_imports_without_cupy():
-    code = ("import sys, turboquant_lab.gpu, turboquant_lab.gpu_emulation; "
+def test_gpu_package_imports_without_cupy():
+    code = ("import sys, turboquant_lab.gpu, turboquant_lab.gpu.emulation, turboquant_lab.gpu.cuda; "
             "print('cupy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_core_reaches_the_gpu_package_only_through_the_backend_registry():
+    # importing the library (or running it on NumPy arrays) loads no GPU module;
+    # the first gpu_function call imports turboquant_lab.gpu, which registers its entry points
+    code = "\n".join([
+        "import sys, numpy as np, turboquant_lab as tql",
+        "from turboquant_lab import backend",
+        "q = tql.TurboQuantMSE(64, 2)",
+        "q.decode(q.encode(np.ones((2, 64), np.float32)))",
+        "print(sorted(m for m in sys.modules if m.startswith('turboquant_lab.gpu')))",
+        "f = backend.gpu_function('fwht')",
+        "g = sys.modules['turboquant_lab.gpu']",
+        "print(f is g.fwht_gpu and [backend.gpu_function(n) for n in "
+        "('randomized_hadamard', 'encode_mse', 'decode_mse')] == "
+        "[g.randomized_hadamard_gpu, g.encode_mse_gpu, g.decode_mse_gpu])",
+        "print('cupy' in sys.modules)",
+    ])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "True", "False"]
+    with pytest.raises(LookupError, match="no GPU function 'fft'"):
+        backend.gpu_function("fft")

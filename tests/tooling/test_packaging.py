@@ -56,7 +56,7 @@ def test_ci_runs_the_readme_test_command():
 def test_kernels_and_data_ship_as_package_data():
     project = _pyproject()
     data = project["tool"]["setuptools"]["package-data"]["turboquant_lab"]
-    assert "kernels/*.cu" in data and "data/*.npz" in data
+    assert "gpu/kernels/*.cu" in data and "gpu/kernels/*.cuh" in data and "data/*.npz" in data
 
 
 def test_readme_lists_every_lesson_with_a_colab_link():

@@ -2,9 +2,9 @@
 // (fwht.cu: the transform and the randomized Hadamard; turboquant.cu: the
 // fused TurboQuantMSE encode and decode).
 //
-// keep in step with turboquant_lab/gpu_emulation.py, which follows these
-// loops one for one in NumPy (tests/test_kernels.py parses this file and
-// compares):
+// keep in step with turboquant_lab/gpu/emulation.py, which follows these
+// loops one for one in NumPy, and with its table, turboquant_lab/gpu/configs.py
+// (tests/gpu/test_kernels.py parses this file and compares):
 //   - the table fwht_config<LOG_D> below  <->  FWHT_CONFIGS
 //     (VEC, THREADS_PER_ROW, CHUNKS, ROWS_PER_BLOCK for each log2 d)
 //   - TQ_WARP_SIZE = 32                   <->  WARP_SIZE
@@ -49,7 +49,7 @@ __host__ __device__ constexpr int tq_ilog2(int n) { return n <= 1 ? 0 : 1 + tq_i
 // ------------------------------------------------------------------------------------------
 // The dispatch table: one line per supported d = 2**LOG_D (2 .. 8192). The primary template
 // is left undefined, so an unsupported size does not compile. Python's copy:
-// gpu_emulation.FWHT_CONFIGS (checked by tests/test_kernels.py).
+// gpu/configs.py FWHT_CONFIGS (checked by tests/gpu/test_kernels.py).
 //   VEC              elements per vector load (float4 / 4 halves; float2 at d = 2)
 //   THREADS_PER_ROW  threads that share one row (vector)
 //   CHUNKS           vector loads per thread (register stages on the chunk bits at the end)

@@ -8,9 +8,9 @@
 //   code j of a row occupies bits [j * bits, (j + 1) * bits) of the row's bytes.
 // decode: packed codes + float16 norms -> x_hat (n, d) float32:
 //   x_hat = s1 * H(s2 * levels[code]) * (r / d)   (= r * D1 H_norm D2 (centroids / sqrt(d))).
-// bits 1 .. 8; d a power of two, 2 .. 8192 (gpu.py pads other d with zeros).
+// bits 1 .. 8; d a power of two, 2 .. 8192 (gpu/drivers.py pads other d with zeros).
 //
-// keep in step with turboquant_lab/gpu_emulation.py: emulate_encode and emulate_decode
+// keep in step with turboquant_lab/gpu/emulation.py: emulate_encode and emulate_decode
 // follow these kernels (the same FWHT building blocks and table as fwht.cu, in
 // fwht_common.cuh; MAX_BITS = 8; the packed-word offset of a thread's vector load
 //   off = r_local * n_bytes * 8 + ((c * THREADS_PER_ROW + t) * VEC) * bits,
@@ -46,7 +46,7 @@ __device__ __forceinline__ int tq_bucket(float v, const float* thr, int bits) {
     return code;
 }
 
-// x: (n_rows, d) float32, C-contiguous, 16-byte aligned rows (zero-padded to d by gpu.py).
+// x: (n_rows, d) float32, C-contiguous, 16-byte aligned rows (zero-padded to d by gpu/drivers.py).
 // codes: (n_rows, ceil(d * bits / 8)) uint8, 4-byte aligned. norms: (n_rows,) float32.
 template <int LOG_D>
 __global__ void __launch_bounds__(fwht_traits<LOG_D>::BLOCK_THREADS)

@@ -1,13 +1,13 @@
 // fwht.cu: the Walsh-Hadamard transform on the last axis, and the randomized Hadamard
 // y = s2 * (H (s1 * x)) * scale fused into the same single pass over memory.
 //
-// keep in step with turboquant_lab/gpu_emulation.py: emulate_fwht follows this kernel
+// keep in step with turboquant_lab/gpu/emulation.py: emulate_fwht follows this kernel
 // (block/row mapping: row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / THREADS_PER_ROW,
 // t = threadIdx.x % THREADS_PER_ROW; flags bit 0 = signs1, bit 1 = signs2; the scale is
 // applied once, before signs2). Its constants are the fwht_config table in
-// fwht_common.cuh (FWHT_CONFIGS there); gpu.py launches it from the same table.
+// fwht_common.cuh (FWHT_CONFIGS in gpu/configs.py); gpu/cuda.py launches it from that table.
 //
-// Instantiated by turboquant_lab/gpu.py through cupy.RawModule(name_expressions=
+// Instantiated by turboquant_lab/gpu/cuda.py through cupy.RawModule(name_expressions=
 // ["fwht_kernel<float, LOG_D>"] or ["fwht_kernel<half_bits, LOG_D>"]), one module per
 // (dtype, log2 d), compiled on first use.
 #include "fwht_common.cuh"

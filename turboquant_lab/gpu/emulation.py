@@ -1,13 +1,15 @@
 """NumPy emulation of the CUDA kernels in ``kernels/``, loop for loop (no GPU needed).
 
-keep in step with turboquant_lab/kernels/fwht_common.cuh, fwht.cu and
-turboquant.cu: the table :data:`FWHT_CONFIGS` is ``fwht_config<LOG_D>``
-(``VEC``, ``THREADS_PER_ROW``, ``CHUNKS``, ``ROWS_PER_BLOCK``), ``WARP_SIZE``
-is ``TQ_WARP_SIZE`` and ``MAX_BITS`` is ``TQ_MAX_BITS``;
-``tests/test_kernels.py`` parses the CUDA files and compares them.
+keep in step with turboquant_lab/gpu/kernels/fwht_common.cuh, fwht.cu and
+turboquant.cu; the launch configurations and constants come from
+:mod:`turboquant_lab.gpu.configs` (``fwht_config<LOG_D>``, ``TQ_WARP_SIZE``,
+``TQ_MAX_BITS``), which the kernels' launcher reads as well, and
+``tests/gpu/test_kernels.py`` parses the CUDA files and compares.
 
-Every function below has a CUDA twin of the same name (``_butterfly_lanes``
-is ``butterfly_lanes``, ...) and does what it does in the same order:
+Every device function below has a CUDA twin of its name without the leading
+underscore (``_row_sum`` is ``row_sum``; :func:`butterfly_lanes`, which
+lesson 09 prints beside its twin, is public, with :func:`shfl_xor` and
+:func:`exchange_addresses`) and does what the twin does in the same order:
 
 * the block/row mapping: block ``b`` holds rows ``b * ROWS_PER_BLOCK + r``,
   thread ``threadIdx.x = r * THREADS_PER_ROW + t``; rows past the end are
@@ -16,9 +18,9 @@ is ``butterfly_lanes``, ...) and does what it does in the same order:
   ``(c * THREADS_PER_ROW + t) * VEC + i`` of its row (one vector load per
   chunk ``c``);
 * the stages, stride 1 first: registers (bits of ``i``), warp shuffles
-  (``__shfl_xor_sync`` with masks 1, 2, ... on the lane index), shared memory
-  (bits of the warp index, the exchange layout of ``butterfly_warps``),
-  registers again (bits of ``c``);
+  (:func:`shfl_xor`, ``__shfl_xor_sync`` with masks 1, 2, ... on the lane
+  index), shared memory (bits of the warp index, the layout of
+  :func:`exchange_addresses`), registers again (bits of ``c``);
 * the arithmetic, operation for operation in float32: the butterflies are
   adds and subtracts, products with +-1 signs are exact, the norm is a sum of
   ``x * x`` per thread in the order (c, i), an xor tree over the lanes, then
@@ -28,15 +30,18 @@ is ``butterfly_lanes``, ...) and does what it does in the same order:
   CuPy compiles every kernel with ``-ftz=true`` (see :func:`_ftz`).
 
 So the emulation is meant to give the kernels' results *bit for bit*, and
-``tests/test_gpu.py`` checks exactly that on a GPU. Arrays of simulated
+``tests/gpu/test_gpu.py`` checks exactly that on a GPU. Arrays of simulated
 registers have the shape ``(blocks, rows_per_block, threads_per_row, chunks,
 vec)``: loops run over the stages and the register indices as in CUDA,
 vectorised over the blocks, rows and threads (every thread runs the same
 instruction, which is what a warp does).
 
-A :class:`FwhtConfig` with a smaller ``warp_size`` (for instance 4 lanes)
-is a *teaching* configuration: ``d = 64`` then shows all four kinds of stage
-(lesson 09). The CUDA kernels only exist for the table's configurations.
+:class:`EmulatedKernels` launches these in place of
+:class:`~turboquant_lab.gpu.cuda.CudaKernels`, so :func:`emulate_encode_mse`
+and :func:`emulate_decode_mse` run the GPU path's own drivers
+(:mod:`turboquant_lab.gpu.drivers`) on the CPU. This module never imports
+:mod:`~turboquant_lab.gpu.cuda`. A teaching :class:`FwhtConfig` (small
+warps, see :mod:`~turboquant_lab.gpu.configs`) runs here only.
 """
 from __future__ import annotations
 
@@ -44,14 +49,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import as_float_array, check_bits, check_power_of_two
+from ..validation import as_float_array, check_bits
+from . import drivers
+from .configs import (FWHT_CONFIGS, MAX_BITS, STAGE_KINDS, WARP_SIZE, FwhtConfig, _powers,
+                      fwht_config)
 
 __all__ = [
-    "WARP_SIZE",
-    "MAX_BITS",
-    "FwhtConfig",
-    "FWHT_CONFIGS",
-    "fwht_config",
     "StageRecord",
     "emulate_fwht",
     "emulate_fwht_trace",
@@ -60,202 +63,17 @@ __all__ = [
     "emulate_encode_mse",
     "emulate_decode_mse",
     "EmulatedKernels",
+    "butterfly_lanes",
+    "exchange_addresses",
+    "shfl_xor",
+    # the table it follows, from configs
+    "FwhtConfig",
+    "FWHT_CONFIGS",
+    "fwht_config",
     "STAGE_KINDS",
+    "WARP_SIZE",
+    "MAX_BITS",
 ]
-
-WARP_SIZE = 32
-"""Threads per warp (``TQ_WARP_SIZE``)."""
-
-MAX_BITS = 8
-"""Largest code width of the encode/decode kernels (``TQ_MAX_BITS``)."""
-
-STAGE_KINDS = ("registers", "warp shuffle", "shared memory", "registers (chunks)")
-"""The four kinds of butterfly stage, in the order they run."""
-
-
-# --------------------------------------------------------------------------- the table
-
-
-@dataclass(frozen=True)
-class FwhtConfig:
-    """One line of the kernel's dispatch table, with every derived constant.
-
-    Parameters
-    ----------
-    log_d : int
-        ``d = 2**log_d``.
-    vec : int
-        Elements per vector load (4: a float4; 2 at ``d = 2``).
-    threads_per_row : int
-        Threads that share one row.
-    chunks : int
-        Vector loads per thread.
-    rows_per_block : int
-        Rows per thread block.
-    warp_size : int
-        Lanes per warp: 32 on every NVIDIA GPU; smaller only to teach.
-
-    Raises
-    ------
-    ValueError
-        When the constants do not fit together (the ``static_assert`` s of
-        ``fwht_traits`` in ``fwht_common.cuh``).
-    """
-
-    log_d: int
-    vec: int
-    threads_per_row: int
-    chunks: int
-    rows_per_block: int
-    warp_size: int = WARP_SIZE
-
-    def __post_init__(self):
-        _check_config(self)
-
-    @property
-    def d(self) -> int:
-        return 1 << self.log_d
-
-    @property
-    def block_threads(self) -> int:
-        return self.rows_per_block * self.threads_per_row
-
-    @property
-    def elems(self) -> int:
-        """Floats in registers per thread: ``vec * chunks``."""
-        return self.vec * self.chunks
-
-    @property
-    def row_lanes(self) -> int:
-        """Lanes of one warp that hold the same row."""
-        return min(self.threads_per_row, self.warp_size)
-
-    @property
-    def warps_per_row(self) -> int:
-        return self.threads_per_row // self.row_lanes
-
-    @property
-    def exchange_groups(self) -> int:
-        """Groups of ``warps_per_row`` elements per thread in the shared-memory stage."""
-        return self.elems // self.warps_per_row
-
-    @property
-    def exchange_floats(self) -> int:
-        """Shared memory of the exchange, in floats (0 when a row fits in one warp)."""
-        return self.rows_per_block * self.d if self.warps_per_row > 1 else 0
-
-    def stage_plan(self) -> list[tuple[str, int, int]]:
-        """``(kind, stride, detail)`` for each of the ``log2 d`` stages, in order.
-
-        ``detail`` is the register index step for register stages, the xor
-        mask for shuffles and the warp-index step for shared memory.
-        """
-        plan = []
-        for h in _powers(self.vec):
-            plan.append((STAGE_KINDS[0], h, h))
-        for m in _powers(self.row_lanes):
-            plan.append((STAGE_KINDS[1], self.vec * m, m))
-        for h in _powers(self.warps_per_row):
-            plan.append((STAGE_KINDS[2], self.vec * self.row_lanes * h, h))
-        for h in _powers(self.chunks):
-            plan.append((STAGE_KINDS[3], self.vec * self.threads_per_row * h, h))
-        return plan
-
-    def element_index(self) -> np.ndarray:
-        """``(threads_per_row, chunks, vec)`` int array: the element each register holds."""
-        t = np.arange(self.threads_per_row)[:, None, None]
-        c = np.arange(self.chunks)[None, :, None]
-        i = np.arange(self.vec)[None, None, :]
-        return (c * self.threads_per_row + t) * self.vec + i
-
-    def owner(self) -> np.ndarray:
-        """``(d,)`` int array: the thread (of its row) that holds each element."""
-        own = np.empty(self.d, dtype=np.int64)
-        own[self.element_index()] = np.arange(self.threads_per_row)[:, None, None]
-        return own
-
-
-def _powers(n: int) -> list[int]:
-    return [1 << k for k in range(max(n, 1).bit_length() - 1)]
-
-
-def _is_pow2(n: int) -> bool:
-    return n >= 1 and n & (n - 1) == 0
-
-
-def _check_config(cfg: FwhtConfig) -> None:
-    """The static_asserts of ``fwht_traits`` (and of ``tq_codec_traits`` for packing)."""
-    d = 1 << cfg.log_d
-    problems = []
-    if not 1 <= cfg.log_d <= 16:
-        problems.append("log_d must be between 1 and 16")
-    if cfg.vec not in (2, 4):
-        problems.append("vec must be 2 or 4 (one float2 or float4 load)")
-    for name in ("threads_per_row", "chunks", "rows_per_block", "warp_size"):
-        if not _is_pow2(getattr(cfg, name)):
-            problems.append(f"{name} must be a power of two")
-    if not problems:
-        if cfg.vec * cfg.threads_per_row * cfg.chunks != d:
-            problems.append("vec * threads_per_row * chunks must equal d")
-        tpr, ws = cfg.threads_per_row, cfg.warp_size
-        if not (ws % tpr == 0 if tpr < ws else tpr % ws == 0):
-            problems.append("a row's threads must fill part of one warp, or whole warps")
-        if cfg.block_threads % ws or cfg.block_threads > 1024:
-            problems.append("a block must be whole warps, at most 1024 threads")
-        if cfg.elems % cfg.warps_per_row:
-            problems.append("the shared-memory stage needs elems divisible by warps_per_row")
-        if cfg.exchange_floats * 4 > 32 * 1024:
-            problems.append("the exchange may use at most 32 KiB of shared memory")
-        if cfg.rows_per_block % 4 and d % 32:
-            problems.append("rows_per_block % 4 == 0 or d % 32 == 0 (4-byte aligned packed blocks)")
-    if problems:
-        raise ValueError(f"invalid kernel configuration {cfg!r}: " + "; ".join(problems))
-
-
-#: The kernels' dispatch table (``fwht_config<LOG_D>`` in ``kernels/fwht_common.cuh``):
-#: log2 d -> configuration, d = 2 .. 8192. gpu.py launches from it.
-FWHT_CONFIGS: dict[int, FwhtConfig] = {
-    cfg.log_d: cfg
-    for cfg in (
-        #          log_d vec threads chunks rows/block
-        FwhtConfig(1, 2, 1, 1, 256),
-        FwhtConfig(2, 4, 1, 1, 256),
-        FwhtConfig(3, 4, 1, 2, 256),
-        FwhtConfig(4, 4, 2, 2, 128),
-        FwhtConfig(5, 4, 4, 2, 64),
-        FwhtConfig(6, 4, 8, 2, 32),
-        FwhtConfig(7, 4, 16, 2, 16),
-        FwhtConfig(8, 4, 32, 2, 8),
-        FwhtConfig(9, 4, 32, 4, 4),
-        FwhtConfig(10, 4, 64, 4, 2),
-        FwhtConfig(11, 4, 128, 4, 1),
-        FwhtConfig(12, 4, 256, 4, 1),
-        FwhtConfig(13, 4, 256, 8, 1),
-    )
-}
-
-MAX_KERNEL_D = 1 << max(FWHT_CONFIGS)
-
-
-def fwht_config(d: int) -> FwhtConfig:
-    """The kernel configuration for dimension ``d`` (a power of two from 2 to 8192).
-
-    Raises
-    ------
-    ValueError
-        ``d`` is not a power of two, or outside the table.
-
-    Examples
-    --------
-    >>> fwht_config(128)
-    FwhtConfig(log_d=7, vec=4, threads_per_row=16, chunks=2, rows_per_block=16, warp_size=32)
-    """
-    d = check_power_of_two(d, "d (the last axis)")
-    cfg = FWHT_CONFIGS.get(d.bit_length() - 1)
-    if cfg is None:
-        raise ValueError(f"the GPU kernels support d = 2 .. {MAX_KERNEL_D} (powers of two), got "
-                         f"d = {d}: use the NumPy path (a NumPy array) for other sizes")
-    return cfg
 
 
 # --------------------------------------------------------------------------- device functions
@@ -321,10 +139,16 @@ def _butterfly_elements(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
             record(STAGE_KINDS[0], h, lambda: _store_row(regs, cfg))
 
 
-def _shfl_xor(vals: np.ndarray, mask: int, cfg: FwhtConfig) -> np.ndarray:
+def shfl_xor(vals: np.ndarray, mask: int, cfg: FwhtConfig) -> np.ndarray:
     """``__shfl_xor_sync(FULL, v, mask)`` over axis 1 = ``threadIdx.x`` of each block.
 
     Lane ``l`` of warp ``w`` receives the value of lane ``l ^ mask`` of the same warp.
+    ``vals``: ``(blocks, threads, ...)``; returns the values each thread receives.
+
+    Examples
+    --------
+    >>> shfl_xor(np.arange(8)[None, :], 1, fwht_config(256))[0]
+    array([1, 0, 3, 2, 5, 4, 7, 6])
     """
     tid = np.arange(vals.shape[1])
     lane = tid % cfg.warp_size
@@ -339,21 +163,27 @@ def _as_block_threads(regs: np.ndarray) -> np.ndarray:
     return flat
 
 
-def _butterfly_lanes(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
+def butterfly_lanes(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
     """``butterfly_lanes``: shuffle stages, xor masks 1, 2, .., row_lanes / 2."""
     flat = _as_block_threads(regs)  # a view: writes go to regs
     lane = (np.arange(flat.shape[1]) % cfg.warp_size)[None, :, None, None]
     for m in _powers(cfg.row_lanes):
-        other = _shfl_xor(flat, m, cfg)
+        other = shfl_xor(flat, m, cfg)
         upper = (lane & m) != 0
         flat[...] = np.where(upper, other - flat, flat + other)
         if record is not None:
             record(STAGE_KINDS[1], m, lambda: _store_row(regs, cfg))
 
 
-def _exchange_addresses(cfg: FwhtConfig) -> np.ndarray:
+def exchange_addresses(cfg: FwhtConfig) -> np.ndarray:
     """``(threads_per_row, groups, warps_per_row)``: the shared-memory index (in the row)
-    of each value ``z[k][w]`` of thread ``t`` in ``butterfly_warps``."""
+    of each value ``z[k][w]`` of thread ``t`` in ``butterfly_warps``.
+
+    Examples
+    --------
+    >>> exchange_addresses(fwht_config(1024)).shape  # 64 threads, 8 groups, 2 warps per row
+    (64, 8, 2)
+    """
     t = np.arange(cfg.threads_per_row)[:, None, None]
     k = np.arange(cfg.exchange_groups)[None, :, None]
     w = np.arange(cfg.warps_per_row)[None, None, :]
@@ -374,11 +204,11 @@ def _butterfly_warps(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
     smem = np.zeros((n_blocks, rows * cfg.d), dtype=np.float32)  # exchange[r_local * d + ...]
     row_base = (np.arange(rows) * cfg.d)[None, :, None, None, None]
     natural = (row_base + cfg.element_index()[None, None]).reshape(-1)
-    addr = (row_base + _exchange_addresses(cfg)[None, None]).reshape(-1)
+    addr = (row_base + exchange_addresses(cfg)[None, None]).reshape(-1)
     # one vector store per chunk, in the row's natural order; __syncthreads()
     smem[:, natural] = regs.reshape(n_blocks, -1)
     # each thread reads its groups z[k][w]
-    z = smem[:, addr].reshape((n_blocks, rows) + _exchange_addresses(cfg).shape)
+    z = smem[:, addr].reshape((n_blocks, rows) + exchange_addresses(cfg).shape)
 
     def natural_values():  # for a trace: where z would land in shared memory
         tmp = smem.copy()
@@ -417,12 +247,12 @@ def _fwht_row(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
     values_fn)`` (optional) is called after every stage."""
 
     def after_shuffle_stage(kind, detail, values_fn):
-        _ftz(regs)  # -ftz=true (see _ftz), kept out of _butterfly_lanes, which lesson 09 prints
+        _ftz(regs)  # -ftz=true (see _ftz), kept out of butterfly_lanes, which lesson 09 prints
         if record is not None:
             record(kind, detail, values_fn)
 
     _butterfly_elements(regs, cfg, record)
-    _butterfly_lanes(regs, cfg, after_shuffle_stage)
+    butterfly_lanes(regs, cfg, after_shuffle_stage)
     _butterfly_warps(regs, cfg, record)
     _butterfly_chunks(regs, cfg, record)
 
@@ -432,7 +262,7 @@ def _row_sum(s: np.ndarray, cfg: FwhtConfig) -> np.ndarray:
     flat = s.reshape(s.shape[0], -1)
     m = cfg.row_lanes // 2
     while m >= 1:
-        flat = _ftz(flat + _shfl_xor(flat, m, cfg))
+        flat = _ftz(flat + shfl_xor(flat, m, cfg))
         m //= 2
     s = flat.reshape(s.shape)
     if cfg.warps_per_row > 1:
@@ -620,7 +450,8 @@ def emulate_encode(x, signs1, signs2, thresholds, bits: int):
     signs1, signs2 : (d,) float32 arrays of +-1
         The randomized Hadamard ``D2 H D1``.
     thresholds : (2**bits - 1,) float32 ndarray
-        Ascending cell edges in scaled units (``turboquant._float32_thresholds``).
+        Ascending cell edges in scaled units, rounded up to float32
+        (``TurboQuantMSE.kernel_constants().thresholds``).
     bits : int
         1 .. 8.
 
@@ -738,12 +569,13 @@ def emulate_decode(codes, norms, signs1, signs2, levels, bits: int, d: int):
 
 
 class EmulatedKernels:
-    """The kernel launches of ``gpu.py``, emulated on NumPy arrays (same signatures).
+    """The kernel launches of :class:`~turboquant_lab.gpu.cuda.CudaKernels`, emulated on NumPy
+    arrays (same signatures).
 
-    ``gpu.py`` drives the CUDA kernels through an object with these three
-    methods; passing this one instead runs the very same driver code (padding,
-    checks, the ``Encoded`` it builds) on the CPU, which is how the tests
-    check the driver without a GPU.
+    :mod:`~turboquant_lab.gpu.drivers` launch the CUDA kernels through an
+    object with these methods; passing this one instead runs the very same
+    driver code (padding, checks, the ``Encoded`` it builds) on the CPU, which
+    is how the tests check the drivers without a GPU.
     """
 
     xp = np
@@ -768,7 +600,7 @@ class EmulatedKernels:
 
 
 def emulate_encode_mse(q, x):
-    """``q.encode(x)`` as the GPU computes it: ``gpu.py``'s driver on the emulated kernels.
+    """``q.encode(x)`` as the GPU computes it: the GPU path's driver on the emulated kernels.
 
     Parameters
     ----------
@@ -781,14 +613,16 @@ def emulate_encode_mse(q, x):
         Equal to ``q.encode(x)`` except for coordinates within float32 rounding
         of a codebook boundary (and, rarely, a norm one float16 step apart).
     """
-    from .gpu import _encode_driver  # noqa: PLC0415 (gpu imports this module)
-
-    return _encode_driver(q, x, EmulatedKernels())
+    return drivers.encode(q, x, EmulatedKernels())
 
 
 def emulate_decode_mse(q, enc):
-    """``q.decode(enc)`` as the GPU computes it (``gpu.py``'s driver on the emulated kernels)."""
-    from .gpu import _decode_driver  # noqa: PLC0415
+    """``q.decode(enc)`` as the GPU computes it (the GPU path's driver on the emulated kernels).
 
-    q._check_encoded(enc)
-    return _decode_driver(q, enc, EmulatedKernels())
+    Raises
+    ------
+    TypeError, ValueError
+        ``enc`` does not come from ``q`` (:meth:`~turboquant_lab.turboquant.TurboQuantMSE.check_encoded`).
+    """
+    q.check_encoded(enc)
+    return drivers.decode(q, enc, EmulatedKernels())
