@@ -36,7 +36,7 @@ test-blas: $(STAMP)
 	@kernel=$$($(BIN)/python tools/blas_kernel.py); \
 	if [ -z "$$kernel" ]; then echo "test-blas: no second OpenBLAS kernel for this machine, skipped"; \
 	else echo "library tests again with OPENBLAS_CORETYPE=$$kernel"; \
-	OPENBLAS_CORETYPE=$$kernel $(BIN)/python -m pytest -q -o addopts=-ra -p no:nbval tests; fi
+	OPENBLAS_CORETYPE=$$kernel $(BIN)/python -m pytest -q -o addopts=-ra -p no:nbval --doctest-modules tests turboquant_lab; fi
 
 # maintainer targets
 notebooks: $(STAMP)

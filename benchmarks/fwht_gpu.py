@@ -34,7 +34,7 @@ def fwht_table(ds, mib: float, repeat: int) -> list[tuple[int, float, float]]:
     import cupy as cp
 
     from turboquant_lab import gpu
-    from turboquant_lab.hadamard import fwht, hadamard
+    from turboquant_lab.walsh_hadamard import fwht, hadamard
 
     try:
         import torch

@@ -10,11 +10,15 @@ import os
 import sys
 from pathlib import Path
 
+import matplotlib
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from turboquant_lab.backend import gpu_available
+
+matplotlib.use("Agg")  # figures are drawn, never shown (this process only: nbval's kernels keep inline)
+import matplotlib.pyplot as plt  # noqa: E402
 
 # the shared helpers (codec_helpers, checker_helpers) sit beside this file, above the test folders
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,6 +28,14 @@ settings.register_profile("ci", derandomize=True, database=None, print_blob=True
 settings.register_profile("dev", database=DirectoryBasedExampleDatabase(
     str(Path.home() / ".cache" / "turboquant-lab" / "hypothesis")), print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Every figure a test draws is closed after it (no "more than 20 figures" build-up)."""
+    yield
+    plt.close("all")
+
 
 _GPU = None
 

@@ -7,25 +7,31 @@ rotated coordinate, bit packing, and the TurboQuant pipeline.
 
 Every public function takes arrays of shape ``(..., d)`` and returns arrays
 of the same array module (NumPy in, NumPy out; CuPy in, CuPy out). Importing
-this package imports neither CuPy, matplotlib nor ipywidgets: the plots and
-widgets of the lessons live in :mod:`turboquant_lab.plots`,
-:mod:`turboquant_lab.widgets` and :mod:`turboquant_lab.checks`, imported on
-demand.
+this package imports neither CuPy, matplotlib nor ipywidgets: the GPU path
+lives in :mod:`turboquant_lab.gpu` (loaded when a CuPy array arrives), and the
+lessons' experiments, figures, apps and exercise checkers in
+:mod:`turboquant_lab.course` (imported by the notebooks). ARCHITECTURE.md is
+the map.
 """
-from . import backend, codebooks, data, packing, rotation, turboquant, uniform
-from .attention import AttentionFidelity, attention, attention_fidelity, attention_reference, softmax
+from . import (backend, codebooks, comparison, coordinate_law, data, metrics, packing, qjl, rotation,
+               softmax_attention, turboquant, uniform, validation, walsh_hadamard)
 from .backend import get_xp, gpu_available, to_device, to_host
-from .codebooks import (GAUSSIAN_MSE, Codebook, coordinate_cdf, coordinate_pdf, expected_mse,
-                        expected_mse_reference, lloyd_max_codebook, lloyd_max_history,
-                        lloyd_max_step, mse_lower_bound, mse_upper_bound, uniform_codebook,
-                        unit_coordinate_pdf)
-from .data import KVSample, kv_outlier_channels, load_kv_sample, make_kv_vectors
-from .hadamard import fwht, fwht_reference, fwht_stages, hadamard, hadamard_op_counts
+from .codebooks import (GAUSSIAN_MSE, Codebook, expected_mse, expected_mse_reference, lloyd_max_codebook,
+                        lloyd_max_history, lloyd_max_step, mse_lower_bound, mse_upper_bound,
+                        uniform_codebook)
+from .comparison import compare_kv_quantizers, format_comparison
+from .coordinate_law import coordinate_cdf, coordinate_pdf, unit_coordinate_pdf
+from .data import (ESSAY_SEED, KVSample, essay_vector, kv_outlier_channels, load_kv_sample,
+                   make_kv_vectors)
+from .metrics import channel_rms, max_over_mean, unit_rows
 from .packing import pack_bits, pack_bits_reference, packed_nbytes, unpack_bits, unpack_bits_reference
+from .qjl import ProdEncoded, TurboQuantProd
 from .rotation import RandomizedHadamard, random_orthogonal, random_signs
-from .turboquant import Encoded, ProdEncoded, TurboQuantMSE, TurboQuantProd, bucketize
-from .uniform import (QuantStats, UniformQuantized, quant_stats, uniform_dequantize, uniform_levels,
-                      uniform_quantize)
+from .softmax_attention import AttentionFidelity, attention, attention_fidelity, attention_reference, softmax
+from .turboquant import Encoded, TurboQuantMSE, bucketize
+from .uniform import (QuantStats, UniformErrorTable, UniformQuantized, quant_stats, uniform_dequantize,
+                      uniform_error_table, uniform_levels, uniform_quantize)
+from .walsh_hadamard import fwht, fwht_reference, fwht_stages, hadamard, hadamard_op_counts
 
 __version__ = "0.1.0"
 
@@ -34,7 +40,7 @@ __all__ = [
     "get_xp", "gpu_available", "to_device", "to_host",
     # the naive quantizer (lessons 01-02)
     "uniform_quantize", "uniform_dequantize", "uniform_levels", "quant_stats",
-    "UniformQuantized", "QuantStats",
+    "UniformQuantized", "QuantStats", "uniform_error_table", "UniformErrorTable",
     # rotations (lessons 03, 05, 06)
     "random_orthogonal", "random_signs", "RandomizedHadamard",
     "hadamard", "fwht", "fwht_reference", "fwht_stages", "hadamard_op_counts",
@@ -47,10 +53,12 @@ __all__ = [
     "TurboQuantMSE", "Encoded", "bucketize",
     # inner products and attention (lessons 10-11)
     "TurboQuantProd", "ProdEncoded", "attention", "softmax", "attention_reference", "attention_fidelity",
-    "AttentionFidelity",
+    "AttentionFidelity", "compare_kv_quantizers", "format_comparison",
+    # measurements shared by the lessons
+    "max_over_mean", "channel_rms", "unit_rows",
     # data
-    "make_kv_vectors", "kv_outlier_channels", "load_kv_sample", "KVSample",
-    # submodules (``hadamard`` and ``attention`` are the functions of those names:
-    # import from the modules with ``from turboquant_lab.hadamard import ...``)
-    "backend", "codebooks", "data", "packing", "rotation", "turboquant", "uniform",
+    "make_kv_vectors", "kv_outlier_channels", "load_kv_sample", "KVSample", "essay_vector", "ESSAY_SEED",
+    # submodules, named for what they hold (no function of the same name hides them)
+    "backend", "codebooks", "comparison", "coordinate_law", "data", "metrics", "packing", "qjl", "rotation",
+    "softmax_attention", "turboquant", "uniform", "validation", "walsh_hadamard",
 ]

@@ -14,7 +14,13 @@ import numpy as np
 
 from ._validate import check_dim
 
-__all__ = ["make_kv_vectors", "kv_outlier_channels", "KVSample", "load_kv_sample"]
+__all__ = ["ESSAY_D", "ESSAY_SEED", "essay_vector", "make_kv_vectors", "kv_outlier_channels",
+           "KVSample", "load_kv_sample"]
+
+#: The essay's 64-coordinate vector is ``make_kv_vectors(1, ESSAY_D, seed=ESSAY_SEED)[0]``.
+#: Seed 15 was chosen because its five outlier channels all stand out (|x| > 7 against a
+#: normal spread of 1) and its max/mean ratio (22.3) is close to the essay's 22.1.
+ESSAY_D, ESSAY_SEED = 64, 15
 
 
 def _check_seed(seed) -> int:
@@ -76,6 +82,26 @@ def make_kv_vectors(n: int, d: int, n_outliers: int = 5, outlier_scale: float = 
 # --------------------------------------------------------------------------- real sample
 
 #: file of the shipped sample, inside the package (``turboquant_lab/data/``)
+def essay_vector(seed: int = ESSAY_SEED, d: int = ESSAY_D):
+    """The essay's outlier vector (lessons 02 and 03) and its outlier channels.
+
+    Returns
+    -------
+    x : (d,) float64 ndarray
+        ``make_kv_vectors(1, d, seed=seed)[0]``: N(0, 1) coordinates, 5 channels 20x larger.
+    outliers : (5,) int ndarray
+        The outlier channels, ``kv_outlier_channels(d, 5, seed)``.
+
+    Examples
+    --------
+    >>> x, outliers = essay_vector()
+    >>> x.shape, outliers.tolist()
+    ((64,), [7, 12, 23, 44, 47])
+    """
+    return (make_kv_vectors(1, d, seed=seed)[0].astype(np.float64),
+            kv_outlier_channels(d, 5, seed=seed))
+
+
 KV_SAMPLE_FILE = "kv_sample.npz"
 
 

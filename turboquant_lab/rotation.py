@@ -9,7 +9,7 @@ import numpy as np
 
 from ._validate import as_float_array, check_dim, check_last_axis, check_power_of_two, make_rng
 from .backend import get_xp, gpu_function, is_cupy_array
-from .hadamard import fwht
+from .walsh_hadamard import fwht
 
 __all__ = ["random_orthogonal", "random_signs", "RandomizedHadamard"]
 
@@ -68,7 +68,7 @@ class RandomizedHadamard:
 
     ``D1`` and ``D2`` are diagonal matrices of random signs and ``H`` the
     orthonormal Walsh-Hadamard matrix (``hadamard(d) / sqrt(d)``), applied with
-    the O(d log d) :func:`~turboquant_lab.hadamard.fwht`.
+    the O(d log d) :func:`~turboquant_lab.walsh_hadamard.fwht`.
 
     Parameters
     ----------
@@ -120,7 +120,7 @@ class RandomizedHadamard:
 
     def matrix(self) -> np.ndarray:
         """The ``(d, d)`` matrix ``D2 H D1`` (for teaching and tests; O(d^2) memory)."""
-        from .hadamard import hadamard
+        from .walsh_hadamard import hadamard
 
         h = hadamard(self.d) / np.sqrt(self.d)
         return self.signs2[:, None].astype(np.float64) * h * self.signs1[None, :]

@@ -15,8 +15,18 @@ Traceback (most recent call last):
     ...
 ValueError: bits must be between 1 and 8, got 9
 """
-from ._validate import (MAX_BITS, MIN_BITS, as_float_array, check_bits, check_dim, check_last_axis,
-                        check_power_of_two, ensure_finite, is_power_of_two, make_rng)
+from ._validate import (
+                        MAX_BITS,
+                        MIN_BITS,
+                        as_float_array,
+                        check_bits,
+                        check_dim,
+                        check_last_axis,
+                        check_power_of_two,
+                        ensure_finite,
+                        is_power_of_two,
+                        make_rng,
+)
 
 __all__ = ["as_float_array", "ensure_finite", "check_bits", "check_dim", "check_last_axis",
            "check_power_of_two", "is_power_of_two", "make_rng", "MIN_BITS", "MAX_BITS"]

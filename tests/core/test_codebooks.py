@@ -21,8 +21,8 @@ from turboquant_lab.codebooks import (
     lloyd_max_step,
     mse_lower_bound,
     mse_upper_bound,
-    unit_coordinate_pdf,
     uniform_codebook,
+    unit_coordinate_pdf,
 )
 
 ALL_BITS = range(1, 9)

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from turboquant_lab.packing import unpack_bits
-from turboquant_lab.turboquant import ProdEncoded, TurboQuantMSE, TurboQuantProd
+from turboquant_lab.qjl import ProdEncoded, TurboQuantProd
+from turboquant_lab.turboquant import TurboQuantMSE
 
 D = 128
 

@@ -5,17 +5,11 @@ from codec_helpers import assert_codes_match_except_ties
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from turboquant_lab._parallel import forced_workers
 from turboquant_lab.codebooks import lloyd_max_codebook
 from turboquant_lab.data import make_kv_vectors
 from turboquant_lab.packing import pack_bits, unpack_bits
-from turboquant_lab._parallel import forced_workers
-from turboquant_lab.turboquant import (
-    BLOCK_ELEMENTS,
-    Encoded,
-    TurboQuantMSE,
-    bucketize,
-    bucketize_reference,
-)
+from turboquant_lab.turboquant import BLOCK_ELEMENTS, Encoded, TurboQuantMSE, bucketize, bucketize_reference
 
 ROTATIONS = ["hadamard", "dense"]
 

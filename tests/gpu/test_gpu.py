@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from codec_helpers import assert_codes_match_except_ties, rel_err  # noqa: E402  (tests/, on sys.path)
 
 from turboquant_lab.gpu.configs import FWHT_CONFIGS
 from turboquant_lab.gpu.emulation import emulate_decode, emulate_encode, emulate_fwht
-from turboquant_lab.hadamard import fwht
 from turboquant_lab.packing import unpack_bits_reference
 from turboquant_lab.rotation import RandomizedHadamard
 from turboquant_lab.turboquant import TurboQuantMSE
-
-from codec_helpers import assert_codes_match_except_ties, rel_err  # noqa: E402  (tests/, on sys.path)
+from turboquant_lab.walsh_hadamard import fwht
 
 pytestmark = pytest.mark.gpu
 

@@ -23,20 +23,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from codec_helpers import assert_codes_match_except_ties  # noqa: E402  (tests/, put on sys.path by conftest)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from turboquant_lab import backend
 from turboquant_lab.gpu import cuda, drivers
 from turboquant_lab.gpu.configs import FWHT_CONFIGS, MAX_BITS, STAGE_KINDS, WARP_SIZE, FwhtConfig, fwht_config
-from turboquant_lab.gpu.emulation import (EmulatedKernels, emulate_decode, emulate_encode, emulate_fwht,
-                                          emulate_fwht_trace, exchange_addresses)
-from turboquant_lab.hadamard import fwht, fwht_stages
+from turboquant_lab.gpu.emulation import (
+    EmulatedKernels,
+    emulate_decode,
+    emulate_encode,
+    emulate_fwht,
+    emulate_fwht_trace,
+    exchange_addresses,
+)
 from turboquant_lab.packing import unpack_bits_reference
 from turboquant_lab.rotation import RandomizedHadamard
 from turboquant_lab.turboquant import TurboQuantMSE
-
-from codec_helpers import assert_codes_match_except_ties  # noqa: E402  (tests/, put on sys.path by conftest)
+from turboquant_lab.walsh_hadamard import fwht, fwht_stages
 
 KERNELS = Path(resources.files("turboquant_lab.gpu").joinpath("kernels"))
 EMULATION = Path(resources.files("turboquant_lab.gpu").joinpath("emulation.py"))

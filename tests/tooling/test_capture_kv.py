@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from turboquant_lab.attention import softmax
 from turboquant_lab.data import KVSample, load_kv_sample
+from turboquant_lab.softmax_attention import softmax
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from turboquant_lab import checks
+from turboquant_lab.course._checking import all_checkers
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "make_exercises.py"
@@ -179,9 +179,13 @@ def test_solution_notebook_structure(name):
     assert (ROOT / "notebooks" / f"{name}.ipynb").exists(), "the linked lesson is missing"
     check_cells = _check_cells(nb)
     assert len(check_cells) == len(headings), "one check call per exercise"
+    lesson = next(p.name for p in (ROOT / "turboquant_lab" / "course").glob(f"l{name[:2]}_*"))
+    checkers = all_checkers()
     for cell in check_cells:
         checker = cell.source.split("(")[0]
-        assert checker in checks.__all__, checker
+        assert checker in checkers, checker
+        assert checkers[checker].__module__ == f"turboquant_lab.course.{lesson}.checks", (
+            f"{checker} is not one of lesson {name[:2]}'s checkers")
     solved = [c for c in nb.cells if c.cell_type == "code" and "### BEGIN SOLUTION" in c.source]
     assert len(solved) >= len(headings)
 

@@ -27,8 +27,16 @@ from __future__ import annotations
 
 from ..backend import register_gpu
 from . import configs, cuda, drivers, emulation
-from .configs import (FWHT_CONFIGS, GPU_SPECS, MAX_BITS, MAX_KERNEL_D, STAGE_KINDS, WARP_SIZE,
-                      FwhtConfig, fwht_config)
+from .configs import (
+    FWHT_CONFIGS,
+    GPU_SPECS,
+    MAX_BITS,
+    MAX_KERNEL_D,
+    STAGE_KINDS,
+    WARP_SIZE,
+    FwhtConfig,
+    fwht_config,
+)
 from .cuda import KERNEL_FILES, NVRTC_OPTIONS, CudaKernels, event_times, kernel_source
 
 __all__ = [
@@ -88,7 +96,7 @@ def fwht_gpu(x, normalize: bool = True, check_finite: bool = True):
 
     Notes
     -----
-    ``y = x @ hadamard(d).T / sqrt(d)``, equal to :func:`~turboquant_lab.hadamard.fwht`
+    ``y = x @ hadamard(d).T / sqrt(d)``, equal to :func:`~turboquant_lab.walsh_hadamard.fwht`
     on the CPU up to float32 rounding (the kernel adds in butterfly order and
     scales once at the end). One read and one write of ``x``: the kernel is
     memory bound (``d log2 d`` additions per ``8 d`` bytes in float32).

@@ -51,8 +51,7 @@ import numpy as np
 
 from ..validation import as_float_array, check_bits
 from . import drivers
-from .configs import (FWHT_CONFIGS, MAX_BITS, STAGE_KINDS, WARP_SIZE, FwhtConfig, _powers,
-                      fwht_config)
+from .configs import FWHT_CONFIGS, MAX_BITS, STAGE_KINDS, WARP_SIZE, FwhtConfig, _powers, fwht_config
 
 __all__ = [
     "StageRecord",

@@ -1,0 +1,1 @@
+"""Lesson 01, naive quantization: experiments (NumPy), figures (matplotlib), app (ipywidgets), checks (exercises)."""

@@ -1,0 +1,1 @@
+"""Lesson 02, the outlier problem: experiments (NumPy), figures (matplotlib), app (ipywidgets), checks (exercises)."""

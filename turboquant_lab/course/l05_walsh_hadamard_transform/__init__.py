@@ -1,0 +1,1 @@
+"""Lesson 05, the Walsh-Hadamard transform: experiments (NumPy), figures (matplotlib), app (ipywidgets), checks (exercises)."""

@@ -1,0 +1,1 @@
+"""Lesson 06, random signs: experiments (NumPy), figures (matplotlib), app (ipywidgets), checks (exercises)."""

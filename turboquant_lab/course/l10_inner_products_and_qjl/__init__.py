@@ -1,0 +1,1 @@
+"""Lesson 10, inner products and QJL: experiments (NumPy), figures (matplotlib), app (ipywidgets), checks (exercises)."""

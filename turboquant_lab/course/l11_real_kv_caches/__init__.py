@@ -1,0 +1,1 @@
+"""Lesson 11, real KV caches: experiments (NumPy), figures (matplotlib), app (ipywidgets), checks (exercises)."""
