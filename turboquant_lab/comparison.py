@@ -34,7 +34,8 @@ def compare_kv_quantizers(Q, K, V, bits=(2, 3, 4), methods=("turboquant", "prod"
         ``"prod"``: :class:`TurboQuantProd` keys (scores from ``inner_product``),
         values as ``"turboquant"`` (the prod quantizer is for scores only).
         ``"uniform"``: per-vector min-max uniform keys and values, with ``lo``
-        and ``scale`` stored as float16 (32 bits per vector).
+        and ``scale`` stored as float16, rounded as stored (32 bits per vector:
+        ``uniform_quantize(..., side_dtype=np.float16)``).
     quantize_values : bool
         False keeps ``V`` exact (isolates what the keys do).
     k : int
@@ -64,10 +65,10 @@ def compare_kv_quantizers(Q, K, V, bits=(2, 3, 4), methods=("turboquant", "prod"
     for b in bits:
         for method in methods:
             if method == "uniform":
-                def rec(x, b=b):
-                    return uniform_dequantize(uniform_quantize(x, b))
-                K_hat, V_hat = rec(Kh), rec(Vh)
-                bpc, predicted, scores = b + 32 / d, float("nan"), None
+                qk = uniform_quantize(Kh, b, side_dtype=np.float16)
+                K_hat = uniform_dequantize(qk)
+                V_hat = uniform_dequantize(uniform_quantize(Vh, b, side_dtype=np.float16))
+                bpc, predicted, scores = qk.bits_per_coordinate(), float("nan"), None
             elif method in ("turboquant", "prod"):
                 mse = TurboQuantMSE(d, b, seed=seed)
                 V_hat = mse.decode(mse.encode(Vh))

@@ -27,9 +27,10 @@ class UniformQuantized:
     codes : (..., d) uint8 ndarray
         Level index of each coordinate, in ``[0, 2**bits - 1]``.
     lo : (...,) ndarray
-        Smallest coordinate of each vector (the lowest level).
+        Smallest coordinate of each vector (the lowest level), in the side dtype.
     scale : (...,) ndarray
-        Slot width ``(max - min) / (2**bits - 1)`` of each vector (0 for a constant vector).
+        Slot width ``(max - min) / (2**bits - 1)`` of each vector (0 for a constant
+        vector), in the side dtype.
     bits : int
         Bits per coordinate.
     """
@@ -43,8 +44,15 @@ class UniformQuantized:
     def n_levels(self) -> int:
         return 2 ** self.bits
 
-    def bits_per_coordinate(self, side_bits: int = 32) -> float:
-        """Storage per coordinate: ``bits + 2 * side_bits / d`` (``lo`` and ``scale`` kept per vector)."""
+    def bits_per_coordinate(self, side_bits: int | None = None) -> float:
+        """Storage per coordinate: ``bits + 2 * side_bits / d`` (``lo`` and ``scale`` kept per vector).
+
+        ``side_bits`` defaults to the width of the stored side dtype: 32 for the
+        float16 ``lo`` and ``scale`` of ``uniform_quantize(..., side_dtype=np.float16)``
+        (the course's convention for a KV cache: lessons 08, 11, 13).
+        """
+        if side_bits is None:
+            side_bits = 8 * np.dtype(self.lo.dtype).itemsize
         return self.bits + 2 * side_bits / self.codes.shape[-1]
 
 
@@ -63,13 +71,27 @@ class QuantStats:
     max_abs_error: np.ndarray | float  # max |x - x_hat|; <= slot_width / 2 up to the rounding of the dtype
 
 
-def uniform_quantize(x, bits: int) -> UniformQuantized:
+def _round_side(v, dtype, xp, up: bool):
+    """``v`` rounded to ``dtype`` towards +inf (``up``) or -inf, so that the stored range covers x."""
+    r = v.astype(dtype)
+    wrong = r.astype(v.dtype) < v if up else r.astype(v.dtype) > v
+    toward = xp.asarray(xp.inf if up else -xp.inf, dtype=dtype)
+    return xp.where(wrong, xp.nextafter(r, toward), r)
+
+
+def uniform_quantize(x, bits: int, side_dtype=None) -> UniformQuantized:
     """Quantize each vector on the last axis to ``2**bits`` evenly spaced levels.
 
     Parameters
     ----------
     x : (..., d) float ndarray
     bits : int, 1 to 8
+    side_dtype : numpy float dtype, optional
+        The dtype in which ``lo`` and ``scale`` are stored (default: ``x``'s).
+        With ``np.float16`` they are rounded outwards (``lo`` down, ``scale``
+        up) before the codes are computed, so the stored levels still cover
+        ``[min x, max x]`` and the error bound ``s / 2`` holds for the stored
+        ``s``: what a KV cache would really keep (32 bits per vector).
 
     Returns
     -------
@@ -98,6 +120,20 @@ def uniform_quantize(x, bits: int) -> UniformQuantized:
     xp = get_xp(x)
     lo = x.min(axis=-1)
     hi = x.max(axis=-1)
+    if side_dtype is not None and np.dtype(side_dtype) != x.dtype:
+        side_dtype = np.dtype(side_dtype)
+        if side_dtype.kind != "f":
+            raise TypeError(f"side_dtype must be a float dtype such as np.float16, got {side_dtype}")
+        with np.errstate(over="ignore"):
+            lo = _round_side(lo, side_dtype, xp, up=False)
+            scale = _round_side((hi - lo.astype(x.dtype)) / (2 ** bits - 1), side_dtype, xp, up=True)
+        if not bool(xp.isfinite(lo).all() & xp.isfinite(scale).all()):
+            raise ValueError(f"x's range does not fit in {side_dtype} (|x| up to "
+                             f"{float(xp.abs(x).max()):.3g}): rescale x or use a wider side_dtype")
+        safe = xp.where(scale > 0, scale, 1).astype(x.dtype)
+        codes = xp.rint((x - lo.astype(x.dtype)[..., None]) / safe[..., None])
+        codes = xp.clip(codes, 0, 2 ** bits - 1).astype(xp.uint8)
+        return UniformQuantized(codes=codes, lo=lo, scale=scale, bits=bits)
     scale = (hi - lo) / (2 ** bits - 1)
     safe = xp.where(scale > 0, scale, 1)
     codes = xp.rint((x - lo[..., None]) / safe[..., None])
@@ -106,11 +142,14 @@ def uniform_quantize(x, bits: int) -> UniformQuantized:
 
 
 def uniform_dequantize(q: UniformQuantized):
-    """Reconstruct ``x_hat = lo + codes * scale`` (shape ``(..., d)``, the dtype of ``lo``)."""
+    """Reconstruct ``x_hat = lo + codes * scale`` (shape ``(..., d)``; float16 side info is
+    widened to float32 first)."""
     if not isinstance(q, UniformQuantized):
         raise TypeError(f"q must be the UniformQuantized returned by uniform_quantize, "
                         f"got {type(q).__name__}")
-    return q.lo[..., None] + q.codes.astype(q.lo.dtype) * q.scale[..., None]
+    dtype = np.promote_types(q.lo.dtype, np.float32)
+    lo, scale = q.lo.astype(dtype, copy=False), q.scale.astype(dtype, copy=False)
+    return lo[..., None] + q.codes.astype(dtype) * scale[..., None]
 
 
 def uniform_levels(lo: float, hi: float, bits: int) -> np.ndarray:

@@ -96,3 +96,22 @@ def test_kv_vectors_have_the_outliers_where_announced():
     np.testing.assert_array_equal(x, make_kv_vectors(4000, 64, seed=3))
     with pytest.raises(ValueError, match="n_outliers"):
         make_kv_vectors(2, 8, n_outliers=9)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+def test_float16_side_information_is_rounded_outwards(bits):
+    """lo and scale stored as float16 (a KV cache's convention): 32 bits per vector, bound kept."""
+    rng = np.random.default_rng(bits)
+    x = (rng.standard_normal((500, 64)) * rng.uniform(0.01, 300, (500, 1))).astype(np.float32)
+    q = uniform_quantize(x, bits, side_dtype=np.float16)
+    assert q.lo.dtype == q.scale.dtype == np.float16
+    assert q.bits_per_coordinate() == bits + 32 / 64
+    lo, scale = q.lo.astype(np.float32), q.scale.astype(np.float32)
+    assert np.all(lo <= x.min(axis=1)) and np.all(lo + (2 ** bits - 1) * scale >= x.max(axis=1))
+    x_hat = uniform_dequantize(q)
+    assert x_hat.dtype == np.float32
+    assert np.all(np.abs(x - x_hat) <= scale[:, None] * (0.5 + 1e-4))  # float32 arithmetic
+    with pytest.raises(ValueError, match="float16"):
+        uniform_quantize(np.array([0.0, 1e6]), 2, side_dtype=np.float16)
+    with pytest.raises(TypeError, match="side_dtype"):
+        uniform_quantize(x, 2, side_dtype=np.int16)
