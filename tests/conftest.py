@@ -37,6 +37,14 @@ def _close_figures():
     plt.close("all")
 
 
+@pytest.fixture
+def shown_figures(monkeypatch):
+    """Records the figures the course's apps show (see tests/app_helpers.py): import the app first."""
+    from app_helpers import FigureRecorder
+
+    return FigureRecorder().install(monkeypatch)
+
+
 _GPU = None
 
 
