@@ -1,20 +1,17 @@
 """Lesson 01: its experiments, figures, app and exercise checkers."""
 
-import matplotlib
 import numpy as np
 import pytest
+from app_helpers import line_data, texts
 from checker_helpers import assert_fails, assert_passes, stub
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import turboquant_lab as tql
-from turboquant_lab.course import _ui
 from turboquant_lab.course._checking import FAILED, NOT_ATTEMPTED
 from turboquant_lab.course.l01_naive_quantization import app as lesson_app
 from turboquant_lab.course.l01_naive_quantization import checks, experiments, figures
-from turboquant_lab.course.l02_the_outlier_problem import experiments as l02_the_outlier_problem_experiments
-from turboquant_lab.course.l02_the_outlier_problem import figures as l02_the_outlier_problem_figures
 
 
 def _by_hand(x, bits):
@@ -56,15 +53,25 @@ def test_ruler_rejects_a_batch_and_bad_bits():
         experiments.compute_ruler([0.0, 1.0], 2.5)
 
 
-def test_ruler_app_slider_redraws_the_summary():
+def test_ruler_app_slider_redraws_the_summary_and_the_ruler(shown_figures):
+    x = np.round(np.random.default_rng(0).standard_normal(8), 2)
     app = lesson_app.ruler_app()
     slider, summary = app.children[0], app.children[1]
     assert (slider.min, slider.max, slider.value) == (1, 8, 2)
     for bits in (1, 5, 8):
+        shown_figures.clear()
         slider.value = bits
-        r = experiments.compute_ruler(np.round(np.random.default_rng(0).standard_normal(8), 2), bits)
+        r = experiments.compute_ruler(x, bits)
         assert f"{2 ** bits} levels" in summary.value
         assert f"MSE {r.mse:.4g}" in summary.value
+        ax = shown_figures.last.axes[0]
+        lines = line_data(ax)
+        # the 2**bits levels (horizontal lines), then the values and their reconstructions
+        levels = [y[0] for _, y in lines[:-2]]
+        np.testing.assert_allclose(levels, r.levels)
+        np.testing.assert_allclose(lines[-2][1], x)
+        np.testing.assert_allclose(lines[-1][1], r.x_hat)
+        assert f"{bits} bits = {2 ** bits} levels" in texts(shown_figures.last)
 
 
 def test_error_table_matches_the_scale_squared_over_12_model():
@@ -91,19 +98,28 @@ def test_error_table_checks_its_bits():
         tql.uniform_error_table(np.ones((2, 4)) * np.arange(4), [0, 1])
 
 
-def test_draw_functions_draw_labelled_axes():
-    ax = figures.draw_ruler(None, experiments.compute_ruler([0.0, 0.2, 0.9, 3.0], 2))
-    assert ax.get_xlabel() and ax.get_ylabel() == "value" and len(ax.lines) >= 2 + 4
-    t = tql.uniform_error_table(np.random.default_rng(0).standard_normal((50, 16)), [1, 2, 3])
-    ax = figures.draw_uniform_error_vs_bits(None, t)
-    assert ax.get_yscale() == "log" and len(ax.lines) == 3
-    r = l02_the_outlier_problem_experiments.compute_outlier_demo(3)
-    ax0, ax1 = l02_the_outlier_problem_figures.draw_outlier_bars(None, r)
-    assert len(ax1.patches) == 64 and ax0.get_ylabel() == "value"
-    reds = [p for p in ax1.patches if matplotlib.colors.to_hex(p.get_facecolor()) == _ui.OUTLIER_COLOR]
-    assert len(reds) == 5
-    ax = l02_the_outlier_problem_figures.draw_slot_counts(None, r)
-    assert len(ax.patches) == 2 * 2 ** 3 and ax.get_ylabel() == "number of coordinates"
+def test_draw_ruler_draws_the_values_and_their_levels():
+    r = experiments.compute_ruler([0.0, 0.2, 0.9, 3.0], 2)
+    ax = figures.draw_ruler(None, r)
+    lines = line_data(ax)
+    np.testing.assert_allclose([y[0] for _, y in lines[:4]], [0.0, 1.0, 2.0, 3.0])
+    np.testing.assert_allclose(lines[4][1], [0.0, 0.2, 0.9, 3.0])
+    np.testing.assert_allclose(lines[5][1], [0.0, 0.0, 1.0, 3.0])
+    assert ax.get_ylabel() == "value"
+
+
+def test_error_vs_bits_figure_draws_measured_model_and_a_4_to_the_minus_b_slope():
+    bits = np.arange(1, 5)
+    mse = np.array([3.0, 0.3, 0.05, 0.012])
+    model = np.array([2.0, 0.3, 0.051, 0.0121])
+    ax = figures.draw_uniform_error_vs_bits(None, bits, mse, model)
+    (bx, measured), (_, drawn_model), (_, slope) = line_data(ax)
+    np.testing.assert_array_equal(bx, bits)
+    np.testing.assert_allclose(measured, mse)
+    np.testing.assert_allclose(drawn_model, model)
+    np.testing.assert_allclose(slope[:-1] / slope[1:], 4.0)  # a factor 4 per bit
+    assert slope[-1] == pytest.approx(mse[-1])                # through the last point
+    assert ax.get_yscale() == "log"
 
 
 def test_verdict_printed_and_not_displayed(capsys):
@@ -200,3 +216,48 @@ def test_bits_per_value():
                  hint="lo and scale")
     assert_fails(checks.check_bits_per_value, lambda d, bits, side_bits=32: bits + 2 * side_bits,
                  hint="divide 2 * side_bits by d")
+
+
+def clip_ok(x, bits):
+    n = 2 ** bits
+
+    def mse(c):
+        scale = 2 * c / (n - 1)
+        return np.mean((x - (np.clip(np.rint((x + c) / scale), 0, n - 1) * scale - c)) ** 2)
+
+    grid = np.linspace(0.01, np.abs(x).max(), 400)
+    return grid[np.argmin([mse(c) for c in grid])]
+
+
+def test_best_clip_oracle_is_max_1960_optimal_uniform_quantizer():
+    # Max (1960), Table II: the best 4-level uniform quantizer of N(0, 1) has step 0.9957
+    # (outer levels at +-1.4936) and MSE 0.1188; 2 levels: +-0.7979, MSE 0.3634
+    g = np.random.default_rng(7).standard_normal(400_000)
+    c, mse = checks._best_clip(g, 2)
+    assert c == pytest.approx(1.4936, abs=0.02) and mse == pytest.approx(0.1188, rel=0.01)
+    c, mse = checks._best_clip(g, 1)
+    assert c == pytest.approx(0.7979, abs=0.01) and mse == pytest.approx(0.3634, rel=0.01)
+
+
+def test_best_clip():
+    assert_passes(checks.check_best_clip, clip_ok)
+    assert_fails(checks.check_best_clip, lambda x, bits: np.abs(x).max(), hint="cut it shorter")
+
+    def no_clamp(x, bits):
+        n = 2 ** bits
+
+        def mse(c):
+            scale = 2 * c / (n - 1)
+            return np.mean((x - (np.rint((x + c) / scale) * scale - c)) ** 2)
+
+        grid = np.linspace(0.01, np.abs(x).max(), 100)
+        return grid[np.argmin([mse(c) for c in grid])]
+
+    assert_fails(checks.check_best_clip, no_clamp, hint="clamp the codes")
+    assert_fails(checks.check_best_clip, lambda x, bits: 1.3 * x.std(), hint="too coarse")
+    # a value right for 2 bits on unit data fails at 3 bits, and the verdict never gives c away
+    v = checks.check_best_clip(lambda x, bits: 1.49)
+    assert v.status == FAILED and "bits = 3" in v.message
+    best_c, _ = checks._best_clip(np.random.default_rng(0).standard_normal((2000, 64)), 3)
+    assert f"{best_c:.2f}" not in v.message and f"{best_c:.3g}" not in v.message
+    assert_fails(checks.check_best_clip, lambda x, bits: -1.0, hint="positive float")

@@ -47,26 +47,29 @@ def draw_ruler(ax, result):
     return ax
 
 
-def draw_uniform_error_vs_bits(ax, table, label="measured"):
+def draw_uniform_error_vs_bits(ax, bits, mse, model_mse, label="measured"):
     """Measured MSE against bits on a log axis, with the scale^2/12 model and a 4^-b line.
 
     Parameters
     ----------
     ax : matplotlib Axes or None
-    table : UniformErrorTable
-        From :func:`turboquant_lab.course.uniform_error_table`.
+    bits : (B,) int array
+        Bit widths.
+    mse, model_mse : (B,) float arrays
+        The measured MSE and the model's mean ``scale**2 / 12`` at each width.
     label : str
         Legend text of the measured curve.
 
     Returns
     -------
     ax : matplotlib Axes
+        Lines in this order: measured, model, the ``4**-b`` slope through the last point.
     """
     ax = axes_or_new(ax, figsize=(6, 3))
-    bits = np.asarray(table.bits)
-    ax.semilogy(bits, table.mse, "o-", color=NORMAL_COLOR, label=label, zorder=3)
-    ax.semilogy(bits, table.model_mse, "x--", color=RECON_COLOR, label="model: mean of scale²/12")
-    anchor = table.mse[-1] * 4.0 ** bits[-1]
+    bits, mse, model_mse = np.asarray(bits), np.asarray(mse), np.asarray(model_mse)
+    ax.semilogy(bits, mse, "o-", color=NORMAL_COLOR, label=label, zorder=3)
+    ax.semilogy(bits, model_mse, "x--", color=RECON_COLOR, label="model: mean of scale²/12")
+    anchor = mse[-1] * 4.0 ** bits[-1]
     ax.semilogy(bits, anchor * 4.0 ** -bits, ":", color=LEVEL_COLOR,
                 label="slope 4^-b (through the last point)")
     ax.set(xlabel="bits per value b", ylabel="MSE (value²)", xticks=bits,
