@@ -1,9 +1,11 @@
 """Lesson 07: its experiments, figures, app and exercise checkers."""
+import math
 
 import ipywidgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from app_helpers import line_data
 from checker_helpers import assert_fails, assert_passes
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -91,35 +93,73 @@ def _walk(widget):
         yield from _walk(child)
 
 
-def test_lloyd_max_app_builds_and_its_buttons_step():
+def _shown_state(fig):
+    """What the Lloyd-Max figure shows: the centroid dots (left) and the MSE curve (right)."""
+    left, right = fig.axes[:2]
+    dots = next(line for line in left.get_lines() if line.get_marker() == "o")
+    mse_x, mse_y = line_data(right)[0]
+    return np.asarray(dots.get_xdata()), mse_x, mse_y
+
+
+def test_lloyd_max_app_buttons_and_settings_redraw_the_figure(shown_figures):
     stepper = experiments.LloydMaxStepper(bits=2, n_iter=30)
     app = lesson_app.lloyd_max_app(stepper)
-    assert isinstance(app, ipywidgets.VBox)
     buttons = {w.description: w for w in _walk(app) if isinstance(w, ipywidgets.Button)}
-    assert set(buttons) >= {"Next", "Back", "Run", "Reset", "+10"}
+    info = next(w for w in _walk(app) if isinstance(w, ipywidgets.HTML))
+    history = lloyd_max_history(2, n_iter=30, init="span")
+
+    def assert_shows(iteration, hist=history):
+        dots, mse_x, mse_y = _shown_state(shown_figures.last)
+        np.testing.assert_allclose(dots, hist[iteration].centroids)   # 2-bit levels all within +-4
+        np.testing.assert_array_equal(mse_x, np.arange(iteration + 1))
+        np.testing.assert_allclose(mse_y, [h.mse for h in hist[:iteration + 1]])
+        assert f"iteration <b>{iteration}</b>" in info.value
+        assert f"MSE {hist[iteration].mse:.5f}" in info.value
+
+    assert_shows(0)
+    for name, iteration in (("Next", 1), ("+10", 11), ("Back", 10), ("Run", 30), ("Reset", 0)):
+        shown_figures.clear()
+        buttons[name].click()
+        assert_shows(iteration)
+    # a new setting restarts at iteration 0 with that codebook
     buttons["Next"].click()
-    buttons["+10"].click()
-    assert stepper.iteration == 11
-    buttons["Back"].click()
-    assert stepper.iteration == 10
-    buttons["Run"].click()
-    assert stepper.iteration == 30
     slider = next(w for w in _walk(app) if isinstance(w, ipywidgets.IntSlider))
-    slider.value = 4                                # changing the bits restarts
-    assert (stepper.bits, stepper.iteration) == (4, 0)
-    assert stepper.state.codebook.levels == 16
+    slider.value = 1
+    assert_shows(0, lloyd_max_history(1, n_iter=30, init="span"))
+    law = next(w for w in _walk(app) if isinstance(w, ipywidgets.Dropdown) and w.description == "law")
+    law.value = 8
+    buttons["Run"].click()
+    exact8 = lloyd_max_history(1, 8, n_iter=30, init="span")
+    assert_shows(30, exact8)
+    assert "d = 8" in shown_figures.last.axes[0].get_title()
 
 
-def test_lloyd_max_figures_draw():
+def test_lloyd_max_figure_draws_the_state_it_is_given():
     fig, axes = plt.subplots(1, 2)
-    figures.draw_lloyd_max(axes, experiments.compute_lloyd_max_state(3, 4, d=8))
+    state = experiments.compute_lloyd_max_state(3, 4, d=8)
+    figures.draw_lloyd_max(axes, state)
+    dots, mse_x, mse_y = _shown_state(fig)
+    inside = np.abs(state.centroids) <= np.sqrt(8)
+    np.testing.assert_allclose(dots, state.centroids[inside])
+    np.testing.assert_allclose(mse_y, state.mse_history)
+    dashed = [line.get_xdata()[0] for line in axes[0].get_lines() if line.get_linestyle() == "--"]
+    np.testing.assert_allclose(sorted(dashed), state.boundaries[np.abs(state.boundaries) <= np.sqrt(8)])
     assert "iteration 4" in axes[0].get_title()
-    assert axes[1].get_xlabel() == "iteration"
+
+
+def test_mse_vs_bits_plots_the_table_it_is_given():
     b = np.arange(1, 5)
-    ax = figures.draw_mse_vs_bits(None, {"bits": b, "Lloyd-Max": [lloyd_max_codebook(k).mse for k in b],
-                                       "lower bound": 4.0 ** -b, "measured": 4.0 ** -b * 2})
-    assert ax.get_yscale() == "log" and len(ax.lines) == 3
-    plt.close("all")
+    lloyd = [lloyd_max_codebook(k).mse for k in b]
+    table = {"bits": b, "Lloyd-Max": lloyd, "lower bound": 4.0 ** -b,
+             "measured": [lloyd[0] * 1.01, lloyd[1] * 0.99]}
+    ax = figures.draw_mse_vs_bits(None, table)
+    assert ax.get_yscale() == "log"
+    (x1, y1), (x2, y2), (x3, y3) = line_data(ax)
+    np.testing.assert_allclose(y1, lloyd)
+    np.testing.assert_allclose(y2, 4.0 ** -b)
+    np.testing.assert_array_equal(x3, [1, 2])              # a shorter list belongs to the first bits
+    ax2 = figures.draw_mse_vs_bits(None, table, normalized=True)
+    np.testing.assert_allclose(line_data(ax2)[1][1], 1.0)  # the lower bound times 4^b
 
 
 def test_codebook_laws_figure_draws_both_codebooks():
@@ -130,8 +170,6 @@ def test_codebook_laws_figure_draws_both_codebooks():
     np.testing.assert_allclose(ticks[1], lloyd_max_codebook(3).centroids)
     # the exact law at d = 8 has lighter tails: its outer centroid sits closer to 0
     assert ticks[0][-1] < ticks[1][-1]
-    assert "3 bits" in ax.get_title() and ax.get_xlabel() and ax.get_ylabel() == "density"
-    plt.close("all")
 
 
 def assign_ok(samples, centroids):
@@ -197,3 +235,31 @@ def test_uniform_codebook_mse():
     assert_passes(checks.check_uniform_codebook_mse, uniform_mse_ok)
     assert_fails(checks.check_uniform_codebook_mse, lambda step, bits: step ** 2 / 12,
                  hint="tails")
+
+
+def compander_ok(bits):
+    from scipy import stats
+
+    n = 2 ** bits
+    return math.sqrt(3) * stats.norm.ppf((np.arange(n) + 0.5) / n)
+
+
+def test_compander_levels():
+    from scipy import stats
+
+    assert_passes(checks.check_compander_levels, compander_ok)
+    # the oracle integrates phi**(1/3) numerically: it must agree with the closed form
+    for bits in (1, 3, 5):
+        np.testing.assert_allclose(checks._compander_oracle(bits), compander_ok(bits), atol=1e-6)
+    data_quantiles = lambda b: stats.norm.ppf((np.arange(2 ** b) + 0.5) / 2 ** b)  # noqa: E731
+    assert_fails(checks.check_compander_levels, data_quantiles, hint="data's own density")
+    assert_fails(checks.check_compander_levels, lambda b: math.sqrt(3) * data_quantiles(b)[::-1],
+                 hint="ascending")
+    assert_fails(checks.check_compander_levels, lambda b: 3 * data_quantiles(b),
+                 hint="not a variance")
+    assert_fails(checks.check_compander_levels,
+                 lambda b: math.sqrt(3) * stats.norm.ppf(np.arange(2 ** b) / 2 ** b),
+                 hint="middle of its slice")
+    # the closed form is never printed by a hint
+    v = checks.check_compander_levels(data_quantiles)
+    assert "sqrt(3)" not in v.message and "N(0, 3)" not in v.message
