@@ -1,12 +1,16 @@
 """Lesson 02: its experiments, figures, app and exercise checkers."""
 
+import matplotlib
 import numpy as np
 import pytest
+from app_helpers import bar_heights, line_data, texts
 from checker_helpers import assert_fails, assert_passes
 
 import turboquant_lab as tql
+from turboquant_lab.course import _ui
+from turboquant_lab.course._checking import FAILED
 from turboquant_lab.course.l02_the_outlier_problem import app as lesson_app
-from turboquant_lab.course.l02_the_outlier_problem import checks, experiments
+from turboquant_lab.course.l02_the_outlier_problem import checks, experiments, figures
 from turboquant_lab.data import kv_outlier_channels, make_kv_vectors
 from turboquant_lab.uniform import quant_stats, uniform_dequantize, uniform_quantize
 
@@ -44,16 +48,43 @@ def test_mse_falls_as_bits_increase():
     assert np.all(np.diff(mse) < 0)
 
 
-def test_outlier_app_slider_updates_the_four_figures():
+def test_outlier_app_slider_updates_the_four_figures_and_the_bars(shown_figures):
     app = lesson_app.outlier_app()
-    slider, figures = app.children[0], app.children[1]
+    slider, panel = app.children[0], app.children[1]
     assert (slider.min, slider.max, slider.value) == (1, 8, 2)
-    assert figures.value == experiments.format_outlier_figures(experiments.compute_outlier_demo(2))
+    assert panel.value == experiments.format_outlier_figures(experiments.compute_outlier_demo(2))
     for bits in (1, 4, 8):
+        shown_figures.clear()
         slider.value = bits
         r = experiments.compute_outlier_demo(bits)
-        assert figures.value == experiments.format_outlier_figures(r)
-        assert f"Wasted slots {r.wasted_slots} of {2 ** bits}" in figures.value
+        assert panel.value == experiments.format_outlier_figures(r)
+        assert f"Wasted slots {r.wasted_slots} of {2 ** bits}" in panel.value
+        original, quantized = shown_figures.last.axes
+        np.testing.assert_allclose(bar_heights(original), r.x)
+        np.testing.assert_allclose(bar_heights(quantized), r.x_hat)
+        levels = [y[0] for _, y in line_data(quantized) if len(set(y)) == 1 and y[0] != 0]
+        assert len(levels) == 2 ** bits
+        assert f"{bits} bits = {2 ** bits} levels" in texts(shown_figures.last)
+
+
+def test_outlier_bars_draw_the_vector_its_reconstruction_and_red_outliers():
+    r = experiments.compute_outlier_demo(3)
+    ax0, ax1 = figures.draw_outlier_bars(None, r)
+    np.testing.assert_allclose(bar_heights(ax0), r.x)
+    np.testing.assert_allclose(bar_heights(ax1), r.x_hat)
+    reds = [i for i, p in enumerate(ax1.patches)
+            if matplotlib.colors.to_hex(p.get_facecolor()) == _ui.OUTLIER_COLOR]
+    np.testing.assert_array_equal(reds, r.outliers)
+
+
+def test_slot_counts_stack_normal_and_outlier_coordinates_per_level():
+    r = experiments.compute_outlier_demo(3)
+    ax = figures.draw_slot_counts(None, r)
+    heights = bar_heights(ax)
+    np.testing.assert_array_equal(heights[:8], r.slot_counts_normal)
+    np.testing.assert_array_equal(heights[8:], r.slot_counts_outlier)
+    labels = [t.get_text() for t in ax.texts]
+    assert labels.count("empty") == r.wasted_slots
 
 
 def wasted_ok(x, bits):
@@ -106,3 +137,37 @@ def test_normal_mse():
                  hint="only over the normal channels")
     assert_fails(checks.check_normal_mse, lambda x, b, ch: np.sqrt(normal_mse_ok(x, b, ch)),
                  hint="without a square root")
+
+
+
+def test_break_even_oracle_agrees_with_a_fine_scan_and_with_the_slot_width_model():
+    for bits in (2, 3):
+        found = checks._break_even(bits)
+        # the first scale, on a grid of 0.05, where the normal channels do no better than zero
+        scan = np.arange(1.0, 30.0, 0.05)
+        first = next(s for s in scan if checks._normal_gap(s, bits) >= 0)
+        assert abs(found - first) <= 0.06
+        # lesson 01's model: slot^2 / 12 = mean square (about 1) at s = sqrt(12) (2^b - 1) / rms range
+        unit = tql.make_kv_vectors(1000, 64, outlier_scale=1.0, seed=0).astype(np.float64)
+        rms_range = np.sqrt(np.mean(np.ptp(unit[:, tql.kv_outlier_channels(64, seed=0)], axis=1) ** 2))
+        assert found == pytest.approx(np.sqrt(12) * (2 ** bits - 1) / rms_range, rel=0.05)
+
+
+def break_even_ok(bits):
+    channels = tql.kv_outlier_channels(64, seed=0)
+    normal = np.setdiff1d(np.arange(64), channels)
+    for s in np.arange(1.0, 100.0, 0.1):
+        x = make_kv_vectors(1000, 64, outlier_scale=s, seed=0).astype(np.float64)
+        if normal_mse_ok(x, bits, channels) >= np.mean(x[:, normal] ** 2):
+            return float(s)
+
+
+def test_break_even_scale():
+    assert_passes(checks.check_break_even_scale, break_even_ok)
+    assert_fails(checks.check_break_even_scale, lambda bits: 3.0, hint="scan further up")
+    assert_fails(checks.check_break_even_scale, lambda bits: break_even_ok(bits) + 1.0,
+                 hint="refine the scan")
+    assert_fails(checks.check_break_even_scale, lambda bits: 0.0, hint="upwards from 1")
+    # the verdict never prints the break-even scale itself
+    v = checks.check_break_even_scale(lambda bits: 3.0)
+    assert v.status == FAILED and f"{checks._break_even(2):.1f}" not in v.message

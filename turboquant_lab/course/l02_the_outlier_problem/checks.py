@@ -5,11 +5,10 @@ import numpy as np
 
 from turboquant_lab import data, uniform
 
-from .._checking import as_number, call_learner, checker, expect, seeded_rng
+from .._checking import Failure, as_number, call_learner, checker, expect, seeded_rng
 
-__all__ = ["check_wasted_slots", "check_worst_case_ratio", "check_normal_mse"]
-
-
+__all__ = ["check_wasted_slots", "check_worst_case_ratio", "check_normal_mse",
+           "check_break_even_scale"]
 
 
 @checker("wasted_slots")
@@ -34,7 +33,8 @@ def check_wasted_slots(wasted_slots):
             (expected - 1, f"there are 2**bits = {n} levels, not 2**bits - 1."),
             (expected + 1, f"there are 2**bits = {n} levels (codes 0 .. {n - 1}), "
                            f"not 2**bits + 1."),
-        ], hint="quantize x, count the distinct codes (np.unique), subtract from 2**bits.")
+        ], hint="a level is used when at least one coordinate's code names it: count the "
+                "levels in use and compare with the 2**bits levels of the ruler.")
     return "Checked 2, 3 and 4 bits, outlier vectors, a Gaussian vector and a constant vector."
 
 
@@ -60,7 +60,8 @@ def check_worst_case_ratio(worst_case_ratio):
             (float(np.mean(err / q.scale[:, None])), "the worst case is the max, not the mean."),
             (lambda g: g > 0.5 + 1e-9, "rounding to the nearest level is never more than half a "
                                        "slot off: check your reconstruction (round, not floor)."),
-        ], hint="ratio = max over vectors and coordinates of |x - x_hat| / scale of that vector.")
+        ], hint="reconstruct the whole batch, measure each error in units of its own "
+                "vector's slot width, and report the largest.")
     return ("Matches the library on three batches (2, 3, 4 bits); the worst case stays below "
             "0.5 x scale.")
 
@@ -83,12 +84,71 @@ def check_normal_mse(normal_mse):
         expected = float(sq[:, mask].mean())
         got = as_number(call_learner(normal_mse, x, bits, ch.copy(), case=case), case)
         expect(got, expected, case, rtol=1e-6, detectors=[
-            (float(sq.mean()), "average only over the normal channels: drop the outlier "
-                               "channels with a boolean mask (mask[outlier_channels] = False)."),
+            (float(sq.mean()), "average only over the normal channels: leave the columns "
+                               "listed in outlier_channels out of the mean."),
             (float(sq[:, ~mask].mean()) if (~mask).any() else np.nan,
              "that is the MSE of the outlier channels; keep the others."),
             (float(np.sqrt(sq[:, mask].mean())), "MSE is the mean of the squared errors, without "
                                                  "a square root."),
             (float(np.abs(np.sqrt(sq[:, mask])).mean()), "square the errors before averaging."),
-        ], hint="quantize whole vectors, then average (x - x_hat)**2 over the normal channels.")
+        ], hint="quantize whole vectors (outliers included), then average the squared "
+                "errors of the normal channels only.")
     return "Checked 2 to 4 bits, 0, 3 and 5 outlier channels."
+
+
+
+def _normal_mse_and_mean_square(scale: float, bits: int):
+    """For make_kv_vectors(1000, 64, outlier_scale=scale, seed=0): the normal channels' MSE at
+    ``bits`` (whole vectors quantized) and their mean square (the MSE of storing 0)."""
+    x = data.make_kv_vectors(1000, 64, outlier_scale=scale, seed=0).astype(np.float64)
+    normal = np.setdiff1d(np.arange(64), data.kv_outlier_channels(64, 5, seed=0))
+    sq = (x - uniform.uniform_dequantize(uniform.uniform_quantize(x, bits))) ** 2
+    return float(sq[:, normal].mean()), float(np.mean(x[:, normal] ** 2))
+
+
+def _normal_gap(scale: float, bits: int) -> float:
+    mse, mean_square = _normal_mse_and_mean_square(scale, bits)
+    return mse - mean_square
+
+
+def _break_even(bits: int) -> float:
+    """The outlier scale where the normal channels' MSE reaches their mean square (bisection)."""
+    lo, hi = 1.0, 2.0
+    while _normal_gap(hi, bits) < 0:
+        lo, hi = hi, 2 * hi
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _normal_gap(mid, bits) < 0 else (lo, mid)
+    return (lo + hi) / 2
+
+
+@checker("break_even_scale")
+def check_break_even_scale(break_even_scale):
+    """Check ``break_even_scale(bits)``: the outlier scale from which min-max quantization of the
+    normal channels costs as much as storing 0 for them (within 0.15; the verdict never prints it)."""
+    for bits in (2, 3, 4):
+        case = f"bits = {bits}"
+        got = as_number(call_learner(break_even_scale, bits, case=case), case, "the scale")
+        best = _break_even(bits)
+        if np.isfinite(got) and abs(got - best) <= 0.15:
+            continue
+        if not np.isfinite(got) or got < 1:
+            raise Failure("the scale should be a finite number of at least 1 (outliers as large "
+                          "as the other channels, or larger)", case=case, got=got,
+                          hint="scan outlier_scale upwards from 1 and stop at the first scale "
+                               "where the normal channels do no better than storing 0.")
+        mse, mean_square = _normal_mse_and_mean_square(got, bits)
+        if mse < mean_square:
+            problem = ("at your scale the normal channels still do better than storing 0 "
+                       f"(MSE {mse:.3f} against their mean square {mean_square:.3f}): the "
+                       f"break-even lies above it")
+            hint = ("scan further up, and compare the normal-channel MSE with the mean square of "
+                    "the normal channels of the same batch.")
+        else:
+            problem = ("at your scale the normal channels already do worse than storing 0, but "
+                       "so they do at a somewhat smaller scale: the break-even lies below it")
+            hint = ("refine the scan: a step of 0.1 (or a bisection between the last scale "
+                    "below and the first above) finds it to within 0.1.")
+        raise Failure(problem, case=case, got=got, what="outlier_scale =", hint=hint)
+    return ("Found the break-even outlier scale at 2, 3 and 4 bits (within 0.15); compare each "
+            "with your prediction.")
