@@ -1,6 +1,7 @@
 """Lesson 04: its experiments, figures, app and exercise checkers."""
 import numpy as np
 import pytest
+from app_helpers import bar_heights, line_data, texts
 from checker_helpers import assert_fails, assert_passes
 from scipy import integrate, stats
 
@@ -76,23 +77,87 @@ def test_gaussian_gap_shrinks_like_one_over_d():
     assert slope == pytest.approx(-1, abs=0.1)
 
 
-def test_distribution_app_builds_and_slides():
+def test_distribution_app_redraws_for_the_chosen_d_and_for_a_new_draw(shown_figures, capsys):
     app = lesson_app.distribution_app(n=2000, d=128)
-    assert app.slider.value == 128 and tuple(app.slider.options) == experiments.DIST_DIMS
-    app.slider.value = 8  # re-runs the drawing function
-    assert app.slider.value == 8
+    fig = shown_figures.last
+    gaussian, exact = line_data(fig.axes[0])[:2]
+    np.testing.assert_allclose(exact[1], unit_coordinate_pdf(exact[0], 128))
+    np.testing.assert_allclose(gaussian[1], stats.norm.pdf(gaussian[0], scale=1 / np.sqrt(128)))
+    assert "d = 128" in texts(fig)
+    app.slider.value = 8                                       # the slider redraws at the new d
+    fig8 = shown_figures.last
+    assert fig8 is not fig and "d = 8" in texts(fig8)
+    exact8 = line_data(fig8.axes[0])[1]
+    np.testing.assert_allclose(exact8[1], unit_coordinate_pdf(exact8[0], 8))
+    marker = line_data(fig8.axes[1])[1]                        # the TV panel marks the current d
+    assert marker[0].tolist() == [8]
+    assert marker[1][0] == pytest.approx(experiments.gaussian_gap(8)[0])
+    first = bar_heights(fig8.axes[0])
+    app.resample.click()                                       # "new draw": same d, fresh rotations
+    assert app.draw.value == 1
+    fig_new = shown_figures.last
+    assert fig_new is not fig8 and "d = 8" in texts(fig_new)
+    again = bar_heights(fig_new.axes[0])
+    assert again.shape == first.shape and not np.array_equal(again, first)
+    width = np.diff(fig_new.axes[0].patches[0].get_bbox().get_points()[:, 0])[0]
+    assert np.sum(again) * width == pytest.approx(1.0, abs=0.02)  # a density histogram
+    assert "draw 1:" in capsys.readouterr().out
 
 
-def test_draw_functions_lesson_04():
+def test_draw_functions_lesson_04_show_the_data_they_are_given():
     h = experiments.compute_coordinate_histogram(128, n=1000)
     ax = figures.draw_coordinate_histogram(None, h)
-    assert len(ax.lines) == 2 and len(ax.patches) == 60
-    # small d: the support [-1, 1] is in view and marked
+    assert len(ax.patches) == 60
+    (gx, gy), (ex, ey) = line_data(ax)
+    np.testing.assert_array_equal(gx, h.grid)
+    np.testing.assert_array_equal(gy, h.gaussian_pdf)
+    np.testing.assert_array_equal(ey, h.exact_pdf)
+    # small d: the support [-1, 1] is in view and marked with two vertical lines at -1 and 1
     ax = figures.draw_coordinate_histogram(None, experiments.compute_coordinate_histogram(16, n=1000))
-    assert len(ax.lines) == 4
+    assert [line[0].tolist() for line in line_data(ax)[2:]] == [[-1, -1], [1, 1]]
     dims = [4, 8, 16]
-    ax = figures.draw_gaussian_gap(None, dims, [experiments.gaussian_gap(d)[0] for d in dims], current=(8, 0.05))
-    assert len(ax.lines) == 2
+    tv = [experiments.gaussian_gap(d)[0] for d in dims]
+    ax = figures.draw_gaussian_gap(None, dims, tv, current=(8, 0.05))
+    (x, y), (cx, cy) = line_data(ax)
+    np.testing.assert_array_equal(x, dims)
+    np.testing.assert_array_equal(y, tv)
+    assert (cx.tolist(), cy.tolist()) == ([8], [0.05])
+
+
+def test_samples_given_to_the_histogram_are_used_as_they_are():
+    samples = experiments.sample_rotated_coordinate(64, 500, seed=4)
+    h = experiments.compute_coordinate_histogram(64, samples=samples)
+    assert h.n == 500
+    np.testing.assert_array_equal(h.samples, samples)
+    assert h.sigma_empirical == pytest.approx(samples.std())
+
+
+def test_one_rotation_for_a_cache_with_outlier_channels_spreads_coordinates_unevenly():
+    d = 128
+    u = make_kv_vectors(2000, d, seed=0).astype(np.float64)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    t = np.sqrt(d) * u @ random_orthogonal(d, seed=0).T
+    spread = experiments.cache_coordinate_spread(t)
+    np.testing.assert_allclose(spread.per_coordinate, t.std(axis=0))
+    assert spread.per_coordinate[spread.narrow] == spread.per_coordinate.min() < 0.5
+    assert spread.per_coordinate[spread.wide] == spread.per_coordinate.max() > 1.7
+    assert t.std() == pytest.approx(1.0, abs=0.01)            # pooled: the law's variance again
+    # the same tokens with no outlier channels: every coordinate close to 1 (sampling noise ~ 1/sqrt(2n))
+    g = np.random.default_rng(1).standard_normal((2000, d))
+    flat = np.sqrt(d) * (g / np.linalg.norm(g, axis=1, keepdims=True)) @ random_orthogonal(d, seed=0).T
+    assert np.all(np.abs(experiments.cache_coordinate_spread(flat).per_coordinate - 1) < 0.1)
+    with pytest.raises(ValueError, match="shape"):
+        experiments.cache_coordinate_spread(t[0])
+
+
+def test_draw_cache_spread_shows_the_spread_and_the_two_extreme_coordinates():
+    t = np.random.default_rng(2).standard_normal((300, 16)) * np.linspace(0.5, 1.5, 16)
+    spread = experiments.cache_coordinate_spread(t)
+    left, right = figures.draw_cache_spread(None, spread)
+    np.testing.assert_allclose(bar_heights(left), spread.per_coordinate)
+    assert f"coordinate {spread.narrow} alone" in [t.get_text() for t in right.get_legend().get_texts()]
+    grid, pdf = line_data(right)[0]
+    np.testing.assert_allclose(pdf, coordinate_pdf(grid, 16))
 
 
 def unit_ok(n, d, seed):
@@ -139,32 +204,35 @@ def test_empirical_sigma():
     assert_fails(checks.check_empirical_sigma, same_rotation, hint="new rotation")
 
 
-def pdf_ok(x, d):
-    from scipy.special import beta
-
-    return (1 - x ** 2) ** ((d - 3) / 2) / beta(0.5, (d - 1) / 2)
-
-
-def test_coordinate_pdf():
-    assert_passes(checks.check_coordinate_pdf, pdf_ok)
-    assert_fails(checks.check_coordinate_pdf, lambda x, d: (1 - x ** 2) ** ((d - 3) / 2),
-                 hint="normalising constant")
-    assert_fails(checks.check_coordinate_pdf,
-                 lambda x, d: np.sqrt(d / (2 * np.pi)) * np.exp(-d * x ** 2 / 2), hint="Gaussian")
+def boundaries_ok(bits, d):
+    alpha = (d - 1) / 2
+    return np.sqrt(d) * (2 * stats.beta.ppf(np.arange(1, 2 ** bits) / 2 ** bits, alpha, alpha) - 1)
 
 
-def kurtosis_ok(d, n, seed):
-    u = unit_ok(n, d, seed)
-    return np.mean(u ** 4) / np.mean(u ** 2) ** 2
+def test_equal_probability_boundaries():
+    assert_passes(checks.check_equal_probability_boundaries, boundaries_ok)
+    assert_fails(checks.check_equal_probability_boundaries,
+                 lambda bits, d: stats.norm.ppf(np.arange(1, 2 ** bits) / 2 ** bits), hint="N(0, 1)")
+    assert_fails(checks.check_equal_probability_boundaries,
+                 lambda bits, d: boundaries_ok(bits, d) / np.sqrt(d), hint="scaled units")
+    assert_fails(checks.check_equal_probability_boundaries,
+                 lambda bits, d: stats.beta.ppf(np.arange(1, 2 ** bits) / 2 ** bits, (d - 1) / 2, (d - 1) / 2),
+                 hint="[0, 1]")
 
 
-def test_coordinate_kurtosis():
-    assert_passes(checks.check_coordinate_kurtosis, kurtosis_ok)
-    assert_fails(checks.check_coordinate_kurtosis, lambda d, n, s: kurtosis_ok(d, n, s) - 3,
-                 hint="excess kurtosis")
+def max_ok(d):
+    return integrate.quad(lambda s: 1 - (2 * stats.norm.cdf(s) - 1) ** d, 0, np.inf)[0] / np.sqrt(d)
 
-    def gaussian(d, n, seed):
-        g = np.random.default_rng(seed).standard_normal((n, d))
-        return np.mean(g ** 4) / np.mean(g ** 2) ** 2
 
-    assert_fails(checks.check_coordinate_kurtosis, gaussian, hint="normalise")
+def test_expected_max_coordinate():
+    assert_passes(checks.check_expected_max_coordinate, max_ok)
+    assert_fails(checks.check_expected_max_coordinate, lambda d: np.sqrt(2 * np.log(d) / d),
+                 hint="leading term")
+    assert_fails(checks.check_expected_max_coordinate, lambda d: max_ok(d) * np.sqrt(d),
+                 hint="sigma 1/sqrt(d)")
+    one_sided = lambda d: integrate.quad(lambda s: 1 - stats.norm.cdf(s) ** d, 0, np.inf)[0] / np.sqrt(d)  # noqa: E731
+    assert_fails(checks.check_expected_max_coordinate, one_sided, hint="absolute")
+    verdict = checks.check_expected_max_coordinate(lambda d: 1.2 * max_ok(d))
+    assert not verdict and "too large" in verdict.hint
+    for v in (verdict, checks.check_expected_max_coordinate(lambda d: 0.5 / np.sqrt(d))):
+        assert "Phi" not in v.message and "cdf" not in v.message    # hints guide; none gives the formula

@@ -16,7 +16,7 @@ from turboquant_lab.validation import check_dim, make_rng
 
 __all__ = [
     "sample_rotated_coordinate", "gaussian_gap", "CoordinateHistogram", "exact_kurtosis",
-    "compute_coordinate_histogram", "DIST_DIMS",
+    "compute_coordinate_histogram", "DIST_DIMS", "CacheSpread", "cache_coordinate_spread",
 ]
 
 
@@ -147,8 +147,18 @@ def exact_kurtosis(d: int) -> float:
     return float(stats.beta(a, a).stats(moments="k")) + 3.0
 
 
-def compute_coordinate_histogram(d: int, n: int = 10_000, seed=0, x=None) -> CoordinateHistogram:
+def compute_coordinate_histogram(d: int, n: int = 10_000, seed=0, x=None,
+                                 samples=None) -> CoordinateHistogram:
     """Simulate ``n`` rotations of a unit vector in R^d and compare a coordinate with theory.
+
+    Parameters
+    ----------
+    d : int >= 2
+    n, seed, x
+        Passed to :func:`sample_rotated_coordinate` (ignored when ``samples`` is given).
+    samples : (m,) array_like, optional
+        Values of ``(Q x)_1`` already simulated (lesson 04 draws them on the page);
+        ``n`` is then ``m``.
 
     Examples
     --------
@@ -156,9 +166,11 @@ def compute_coordinate_histogram(d: int, n: int = 10_000, seed=0, x=None) -> Coo
     >>> round(h.sigma_theory, 4)
     0.0884
     """
-
-
-    u = sample_rotated_coordinate(d, n, x=x, seed=seed)
+    if samples is None:
+        u = sample_rotated_coordinate(d, n, x=x, seed=seed)
+    else:
+        u = np.asarray(samples, dtype=np.float64).ravel()
+        n = u.size
     sigma = 1 / np.sqrt(d)
     half = min(1.0, 5 * sigma)
     grid = np.linspace(-half, half, 801)
@@ -170,6 +182,41 @@ def compute_coordinate_histogram(d: int, n: int = 10_000, seed=0, x=None) -> Coo
         kurtosis_empirical=float(stats.kurtosis(u, fisher=False)),
         grid=grid, exact_pdf=unit_coordinate_pdf(grid, d),
         gaussian_pdf=stats.norm.pdf(grid, scale=sigma), tv=tv, max_gap=gap)
+
+
+@dataclass
+class CacheSpread:
+    """How one coordinate of ``t = sqrt(d) R u`` varies across the tokens of a cache (one fixed ``R``).
+
+    Attributes
+    ----------
+    t : (n, d) ndarray
+        The scaled rotated tokens.
+    per_coordinate : (d,) ndarray
+        ``t[:, i].std()`` across tokens, for each coordinate ``i`` (1 for N(0, 1)).
+    narrow, wide : int
+        The coordinates with the smallest and the largest spread.
+    """
+    t: np.ndarray
+    per_coordinate: np.ndarray
+    narrow: int
+    wide: int
+
+
+def cache_coordinate_spread(t) -> CacheSpread:
+    """Per-coordinate spread across tokens of scaled rotated vectors ``t``, shape ``(n, d)``.
+
+    Examples
+    --------
+    >>> s = cache_coordinate_spread(np.array([[1.0, 0.0], [-1.0, 0.5]]))
+    >>> s.per_coordinate.tolist(), s.narrow, s.wide
+    ([1.0, 0.25], 1, 0)
+    """
+    t = np.asarray(t, dtype=np.float64)
+    if t.ndim != 2 or t.shape[0] < 2:
+        raise ValueError(f"t must have shape (n, d) with n >= 2 tokens, got {t.shape}")
+    spread = t.std(axis=0)
+    return CacheSpread(t, spread, int(np.argmin(spread)), int(np.argmax(spread)))
 
 
 #: The values of the d slider of lesson 04 (3: Archimedes' uniform law; then powers of two).

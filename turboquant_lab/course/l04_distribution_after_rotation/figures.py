@@ -4,11 +4,15 @@ A ``draw_*`` function only draws what it is given; it computes nothing of its ow
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 
-from .._ui import LEVEL_COLOR, NORMAL_COLOR, OUTLIER_COLOR, axes_or_new
+from turboquant_lab.coordinate_law import coordinate_pdf
 
-__all__ = ["draw_coordinate_histogram", "draw_gaussian_gap", "NORMAL_COLOR", "OUTLIER_COLOR"]
+from .._ui import LEVEL_COLOR, NORMAL_COLOR, OUTLIER_COLOR, ROTATED_COLOR, axes_or_new
+
+__all__ = ["draw_coordinate_histogram", "draw_gaussian_gap", "draw_cache_spread", "NORMAL_COLOR",
+           "OUTLIER_COLOR"]
 
 
 def draw_coordinate_histogram(ax, h, bins: int = 60):
@@ -42,3 +46,36 @@ def draw_gaussian_gap(ax, dims, tv, current=None):
     ax.legend(fontsize=8)
     ax.grid(True, which="major", alpha=0.3)
     return ax
+
+
+def draw_cache_spread(axes, spread, bins: int = 50):
+    """Two panels for a ``CacheSpread``: the spread of each coordinate across tokens, and histograms.
+
+    Left: ``t[:, i].std()`` for every coordinate ``i`` (bars), with the line at 1
+    that N(0, 1) would give. Right: the histograms of the narrowest and the
+    widest coordinate across tokens, and of all coordinates pooled, against the
+    exact law of ``t`` (lesson 04, section 3).
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.2), gridspec_kw={"width_ratios": [3, 2]})
+    left, right = axes
+    d = spread.per_coordinate.size
+    colors = np.full(d, NORMAL_COLOR, dtype=object)
+    colors[spread.narrow], colors[spread.wide] = ROTATED_COLOR, OUTLIER_COLOR
+    left.bar(np.arange(d), spread.per_coordinate, color=list(colors), width=0.9)
+    left.axhline(1.0, color="black", lw=1, ls="--", label="1: what N(0, 1) would give")
+    left.set(xlabel="rotated coordinate i", ylabel="std of t_i across tokens",
+             title=f"one rotation, {spread.t.shape[0]:,} tokens: std per coordinate from "
+                   f"{spread.per_coordinate.min():.2f} to {spread.per_coordinate.max():.2f}")
+    left.legend(fontsize=8, loc="upper right")
+    edges = np.linspace(-5, 5, bins + 1)
+    right.hist(spread.t.ravel(), bins=edges, density=True, color=LEVEL_COLOR, alpha=0.35,
+               label="all coordinates pooled")
+    for i, color in ((spread.narrow, ROTATED_COLOR), (spread.wide, OUTLIER_COLOR)):
+        right.hist(spread.t[:, i], bins=edges, density=True, histtype="step", lw=1.6, color=color,
+                   label=f"coordinate {i} alone")
+    grid = np.linspace(-5, 5, 401)
+    right.plot(grid, coordinate_pdf(grid, d), color="black", lw=1, label="exact law of t")
+    right.set(xlabel="t = sqrt(d) (R u)_i", ylabel="density", title="across tokens")
+    right.legend(fontsize=7, loc="upper right")
+    return axes
