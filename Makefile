@@ -5,11 +5,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Google Colab's stack (requirements/colab.txt), a second environment: make test-colab
+COLAB_VENV := .venv-colab
+COLAB_STAMP := $(COLAB_VENV)/.installed
 # Jupyter refuses to run as root (containers, cloud machines, CI) unless told to.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 LAB_ARGS ?=
 
-.PHONY: lab test test-all test-blas install notebooks exercises clean
+.PHONY: lab test test-all test-blas test-colab install notebooks exercises clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +27,7 @@ install: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(LAB_ROOT) $(LAB_ARGS) notebooks/
 
-test: test-all test-blas
+test: test-all test-blas test-colab
 
 # the library tests and every notebook (nbval)
 test-all: $(STAMP)
@@ -38,6 +41,15 @@ test-blas: $(STAMP)
 	else echo "library tests again with OPENBLAS_CORETYPE=$$kernel"; \
 	OPENBLAS_CORETYPE=$$kernel $(BIN)/python -m pytest -q -o addopts=-ra -p no:nbval --doctest-modules tests turboquant_lab; fi
 
+# every lesson run headless, each control driven once, and the widget tests (tests/course) on
+# Colab's stack: ipywidgets 7.7.1, numpy 2.1, matplotlib 3.10 (tools/colab_stack.py); the
+# environment is rebuilt only when requirements/colab.txt or pyproject.toml change
+$(COLAB_STAMP): requirements/colab.txt pyproject.toml
+	$(PYTHON) tools/colab_stack.py build
+
+test-colab: $(COLAB_STAMP)
+	$(COLAB_VENV)/bin/python tools/colab_stack.py run
+
 # maintainer targets
 notebooks: $(STAMP)
 	$(BIN)/python tools/execute_notebooks.py
@@ -46,4 +58,4 @@ exercises: $(STAMP)
 	$(BIN)/python tools/make_exercises.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(COLAB_VENV) build *.egg-info .pytest_cache
