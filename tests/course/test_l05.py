@@ -3,13 +3,14 @@ import math
 
 import numpy as np
 import pytest
+from app_helpers import line_data, texts
 from checker_helpers import assert_fails, assert_passes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from turboquant_lab.course.l05_walsh_hadamard_transform import app as lesson_app
 from turboquant_lab.course.l05_walsh_hadamard_transform import checks, experiments, figures
-from turboquant_lab.walsh_hadamard import fwht_stages, hadamard
+from turboquant_lab.walsh_hadamard import fwht, fwht_stages, hadamard
 
 
 @pytest.mark.parametrize("d", [2, 4, 8, 64])
@@ -89,36 +90,72 @@ def test_caption_says_where_the_information_is():
     assert "4 of 8 coordinates nonzero" in experiments.butterfly_caption(stepper.next() and stepper.next())
 
 
-def test_butterfly_app_builds_and_its_buttons_move_the_stepper():
+def _node_values(ax):
+    """The numbers written in the butterfly diagram's nodes, column by column (stage 0, 1, ...)."""
+    return [t.get_text() for t in ax.texts]
+
+
+def test_butterfly_app_buttons_and_menu_redraw_the_diagram(shown_figures):
     app = lesson_app.butterfly_app()
     choice, back, nxt = app.children[0].children
+    assert "after 0 of 3 stages: 1 of 8 coordinates nonzero" in texts(shown_figures.last)
     nxt.click()
     nxt.click()
-    assert app.stepper.stage == 2
+    fig = shown_figures.last
+    assert "after 2 of 3 stages: 4 of 8 coordinates nonzero" in texts(fig)
+    # the nodes drawn so far: input, stage 1, stage 2 (8 numbers each) = fwht_stages of e_0
+    expected = [v for stage in fwht_stages(np.eye(8)[0])[:3] for v in stage]
+    assert _node_values(fig.axes[0]) == [str(int(v)) for v in expected]
     back.click()
-    assert app.stepper.stage == 1
+    assert "after 1 of 3 stages: 2 of 8 coordinates nonzero" in texts(shown_figures.last)
     assert "Stage 1 of 3" in app.children[1].value
-    choice.value = "[0, 1, ..., d-1]"
-    assert app.stepper.stage == 0
-    np.testing.assert_array_equal(app.stepper.values, np.arange(8.0))
+    choice.value = "[1, 1, ..., 1]"                 # a new input starts again at stage 0
+    assert "Stage 0 of 3" in app.children[1].value
+    for _ in range(3):
+        nxt.click()
+    last = shown_figures.last
+    assert "after 3 of 3 stages: 1 of 8 coordinates nonzero" in texts(last)   # the spike
+    assert _node_values(last.axes[0])[-8:] == ["8"] + ["0"] * 7
 
 
-def test_timings_measure_two_transforms_that_agree():
-    t = experiments.time_dense_vs_fwht([16, 64], batch=8, repeat=1)
-    assert t["dense"].shape == t["fwht"].shape == (2,)
-    assert np.all(t["dense"] > 0) and np.all(t["fwht"] > 0)
-    assert t["max_abs_diff"] < 1e-5
+def test_timings_cover_every_transform_and_they_agree():
+    def library_butterfly(x):
+        return fwht(x, strategy="butterfly")
+
+    t = experiments.time_transforms({"butterfly": library_butterfly, "fwht": fwht}, [16, 64, 256], batch=8,
+                                    repeat=1, dense_up_to=64)
+    assert list(t["seconds"]) == ["dense", "butterfly", "fwht"]
+    assert all(v.shape == (3,) for v in t["seconds"].values())
+    assert np.isnan(t["seconds"]["dense"][2]) and not np.isnan(t["seconds"]["dense"][:2]).any()
+    assert t["max_abs_diff"] < 1e-12
+    # a transform that computes something else shows up in max_abs_diff
+    wrong = experiments.time_transforms({"unscaled": lambda x: fwht(x, normalize=False)}, [16], batch=4,
+                                        repeat=1)
+    assert wrong["max_abs_diff"] > 1
 
 
-def test_lesson_05_draw_functions_run():
-    stepper = experiments.ButterflyStepper()
-    for _ in range(4):
-        figures.draw_butterfly(None, stepper.state)
-        stepper.next()
-    figures.draw_hadamard_grid(None, hadamard(8))
-    figures.draw_hadamard_grid(None, hadamard(32))
-    figures.draw_scaling(None, {"dims": np.array([16, 32, 64]), "dense": np.array([1e-6, 4e-6, 16e-6]),
-                              "fwht": np.array([1e-6, 2e-6, 4e-6])})
+def test_draw_scaling_plots_the_timings_and_the_two_slopes():
+    timings = {"dims": np.array([16, 32, 64]),
+               "seconds": {"dense": np.array([1e-6, 4e-6, np.nan]), "mine": np.array([2e-6, 5e-6, 12e-6]),
+                           "lib": np.array([1e-6, 2e-6, 4e-6])}}
+    ax = figures.draw_scaling(None, timings)
+    lines = line_data(ax)
+    np.testing.assert_allclose(lines[0][1], [1, 4, np.nan])          # microseconds
+    np.testing.assert_allclose(lines[1][1], [2, 5, 12])
+    np.testing.assert_allclose(lines[2][1], [1, 2, 4])
+    np.testing.assert_allclose(lines[3][1], [1, 4, 16])               # d^2 through the last dense point
+    d = np.array([16, 32, 64])
+    np.testing.assert_allclose(lines[4][1], 12 * d * np.log2(d) / (64 * 6))   # d log d through "mine"
+
+
+def test_draw_butterfly_and_hadamard_grid_show_their_data():
+    stepper = experiments.ButterflyStepper(np.arange(8.0))
+    ax = figures.draw_butterfly(None, stepper.next())
+    assert _node_values(ax) == [str(v) for v in range(8)] + [
+        str(int(v)) for v in fwht_stages(np.arange(8.0))[1]]
+    ax = figures.draw_hadamard_grid(None, hadamard(8))
+    np.testing.assert_array_equal(ax.images[0].get_array(), hadamard(8))
+    assert [t.get_text() for t in ax.texts][:8] == ["+"] * 8        # row 0 of H is all +1
 
 
 def stage_ok(x, h):
@@ -204,24 +241,35 @@ def test_fwht_inplace():
     assert_fails(checks.check_fwht_inplace, rebinds, hint="only gives")
 
 
-def sylvester_ok(n):
-    if n == 1:
-        return np.ones((1, 1))
-    h = sylvester_ok(n // 2)
-    return np.block([[h, h], [h, -h]])
+def kron_ok(x, d1):
+    d2 = x.shape[-1] // d1
+    table = x.reshape(*x.shape[:-1], d1, d2)
+    return (hadamard(d1) @ table @ hadamard(d2).T).reshape(x.shape)
 
 
-def test_sylvester():
-    assert_passes(checks.check_sylvester, sylvester_ok)
+def test_kron_fwht():
+    assert_passes(checks.check_kron_fwht, kron_ok)
 
-    def wrong_corner(n):
-        if n == 1:
-            return np.ones((1, 1))
-        h = wrong_corner(n // 2)
-        return np.block([[h, -h], [h, h]])
+    def output_transposed(x, d1):
+        d2 = x.shape[-1] // d1
+        table = x.reshape(*x.shape[:-1], d1, d2)
+        return (hadamard(d2) @ np.swapaxes(table, -1, -2) @ hadamard(d1).T).reshape(x.shape)
 
-    assert_fails(checks.check_sylvester, wrong_corner, hint="bottom-right")
-    assert_fails(checks.check_sylvester, lambda n: sylvester_ok(n) / math.sqrt(n), hint="+1 and -1")
+    def one_factor(x, d1):
+        return (hadamard(d1) @ x.reshape(*x.shape[:-1], d1, -1)).reshape(x.shape)
+
+    assert_fails(checks.check_kron_fwht, output_transposed, hint="wrong order")
+    assert_fails(checks.check_kron_fwht, one_factor, hint="H_d1 only")
+    assert_fails(checks.check_kron_fwht, lambda x, d1: kron_ok(x, d1) / math.sqrt(x.shape[-1]),
+                 hint="no 1/sqrt(d)")
+
+
+def test_checker_hints_guide_without_giving_the_code():
+    def wrong_pairs(x, h):
+        return stage_ok(x, 1) if h > 1 else -stage_ok(x, h)
+
+    verdict = checks.check_butterfly_stage(wrong_pairs)
+    assert not verdict and "a + b" not in verdict.hint and "y[i]" not in verdict.hint
 
 
 def test_butterfly_stage_that_also_mutates_its_input():

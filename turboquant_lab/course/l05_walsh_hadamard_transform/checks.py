@@ -7,9 +7,9 @@ import numpy as np
 
 from .._checking import Failure, allclose, as_array, call_learner, checker, expect, seeded_rng
 
-__all__ = ["check_butterfly_stage", "check_fwht", "check_fwht_inplace", "check_sylvester"]
-
 from turboquant_lab import walsh_hadamard
+
+__all__ = ["check_butterfly_stage", "check_fwht", "check_fwht_inplace", "check_kron_fwht"]
 
 
 def _stage_variants(x, h):
@@ -49,8 +49,8 @@ def check_butterfly_stage(butterfly_stage):
                 (adjacent, "pair element i with i + h (inside each block of 2h), not with its "
                            "neighbour i + 1." if h > 1 else ""),
                 (before, "the stage must change x: (a, b) becomes (a + b, a - b)."),
-            ], hint="for each block start j = 0, 2h, 4h, ... and i in j .. j + h - 1: "
-                    "a, b = x[i], x[i + h]; y[i], y[i + h] = a + b, a - b.")
+            ], hint="compare element by element with the expected stage: which pairs (i, j) did "
+                    "you combine? At stride h, element i of each block of 2h goes with i + h.")
             if not np.array_equal(inp, before):
                 raise Failure("the result is right, but your function also changed its input x",
                                case=case, hint="work out of place: write into a new array "
@@ -88,7 +88,8 @@ def check_fwht(fwht):
         got = as_array(call_learner(fwht, arg, case=case, copy=False), case, "the transform",
                      shape=x.shape)
         d = x.size
-        hint = "apply the stages h = 1, 2, 4, ... while h < d, then divide by sqrt(d)."
+        hint = ("compare your intermediate results with tql.fwht_stages(x), stage by stage, to "
+                "find the first one that differs.")
         if d >= 64 and allclose(got[:8], walsh_hadamard.fwht(x[:8])):
             hint = "loop over all the stages: h = 1, 2, 4, ... while h < d (not a fixed 3)."
         expect(got, expected, case, detectors=_fwht_detectors(x, expected), hint=hint)
@@ -122,35 +123,56 @@ def check_fwht_inplace(fwht_inplace):
         call_learner(fwht_inplace, arr, case=case, copy=False)
         if x.size > 1 and np.array_equal(arr, x):
             raise Failure("x is unchanged after the call", case=case, expected=expected, got=arr,
-                           what="x", hint="write the results back into x (x[i], x[i + h] = "
-                                          "a + b, a - b, or x[:] = ...); `x = ...` only gives "
-                                          "a new array the old name.")
+                           what="x", hint="write the results into x's own elements (item or "
+                                          "slice assignment); `x = ...` only gives a new array "
+                                          "the old name.")
         detectors = [(_fwht_overwrite_bug(x), "x[i] was overwritten before x[i] - x[i + h] was "
                                               "computed: read both first (a, b = x[i], x[i + h]), "
                                               "then write both.")]
         expect(arr, expected, case, what="x", detectors=detectors + _fwht_detectors(x, expected),
-                hint="apply the stages h = 1, 2, 4, ... to x itself, then x /= sqrt(d).")
+                hint="compare x after each stage with tql.fwht_stages of the input to find the "
+                     "first stage that differs.")
     return "x is transformed in place and matches tql.fwht for d = 1 to 256."
 
 
-@checker("sylvester")
-def check_sylvester(sylvester):
-    """Check ``sylvester(n)``: the +1/-1 Sylvester Hadamard matrix, built recursively."""
-    for n in (1, 2, 4, 8, 64):
-        case = f"n = {n}"
-        expected = walsh_hadamard.hadamard(n)
-        got = as_array(call_learner(sylvester, n, case=case), case, "H", shape=(n, n))
-        h = walsh_hadamard.hadamard(n // 2) if n > 1 else None
-        detectors = [(expected / math.sqrt(n), "entries are +1 and -1: no 1/sqrt(n) here.")]
-        if h is not None:
-            detectors += [
-                (np.block([[h, -h], [h, h]]), "the minus sign goes in the bottom-right block: "
-                                              "[[H, H], [H, -H]]."),
-                (np.block([[-h, h], [h, h]]), "the minus sign goes in the bottom-right block: "
-                                              "[[H, H], [H, -H]]."),
-                (np.block([[h, h], [-h, h]]), "the minus sign goes in the bottom-right block: "
-                                              "[[H, H], [H, -H]]."),
-            ]
-        expect(got, expected, case, what="H", detectors=detectors,
-                hint="H_1 = [[1]], H_2m = [[H_m, H_m], [H_m, -H_m]] (np.block).")
-    return "Equal to tql.hadamard(n) for n = 1, 2, 4, 8 and 64."
+def _kron_cases():
+    rng = seeded_rng(5)
+    return [("x = np.arange(8.0), d1 = 2", np.arange(8.0), 2),
+            ("x = np.arange(8.0), d1 = 4", np.arange(8.0), 4),
+            ("x = np.random.default_rng(5).standard_normal((3, 64)), d1 = 4",
+             rng.standard_normal((3, 64)), 4),
+            ("x = np.random.default_rng(5).standard_normal((3, 64)), d1 = 16",
+             seeded_rng(5).standard_normal((3, 64)), 16),
+            ("x = np.random.default_rng(6).standard_normal((2, 5, 256)), d1 = 8",
+             seeded_rng(6).standard_normal((2, 5, 256)), 8),
+            ("x = np.eye(32)[3], d1 = 1", np.eye(32)[3], 1),
+            ("x = np.eye(32)[3], d1 = 32", np.eye(32)[3], 32)]
+
+
+@checker("kron_fwht")
+def check_kron_fwht(kron_fwht):
+    """Check ``kron_fwht(x, d1)``: ``H_d x`` (unnormalized) from ``H_d1`` and ``H_d2``, on the last axis."""
+    for case, x, d1 in _kron_cases():
+        d = x.shape[-1]
+        d2 = d // d1
+        expected = walsh_hadamard.fwht(x, normalize=False)
+        got = as_array(call_learner(kron_fwht, x, d1, case=case), case, "H_d x", shape=x.shape)
+        h1, h2 = walsh_hadamard.hadamard(d1), walsh_hadamard.hadamard(d2)
+        table = x.reshape(*x.shape[:-1], d1, d2)
+        transposed = (h2 @ np.swapaxes(table, -1, -2) @ h1.T).reshape(x.shape)
+        detectors = [
+            (expected / math.sqrt(d), "no 1/sqrt(d) here: return the plain +1/-1 sums, like "
+                                      "tql.fwht(x, normalize=False)."),
+            ((h1 @ table).reshape(x.shape), "you applied H_d1 only: the other factor must act too."),
+            ((table @ h2.T).reshape(x.shape), "you applied H_d2 only: the other factor must act too."),
+        ]
+        if d1 != d2 and d1 > 1 and d2 > 1:
+            detectors.append((transposed, "the right numbers in the wrong order: the output table "
+                                          "must keep the input's layout (d1 rows of d2) before you "
+                                          "flatten it."))
+        expect(got, expected, case, what="H_d x", detectors=detectors,
+               hint="write H_d1 (x) H_d2 entry by entry: H_d[i, j] with i = i1 d2 + i2 and "
+                    "j = j1 d2 + j2 is H_d1[i1, j1] H_d2[i2, j2]. Which index of x does each "
+                    "small matrix sum over?")
+    return ("Matches tql.fwht(x, normalize=False) for d = 8 to 256, every split d1 x d2 tried, "
+            "one vector and batches.")

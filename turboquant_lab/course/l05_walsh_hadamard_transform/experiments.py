@@ -17,7 +17,7 @@ from turboquant_lab.walsh_hadamard import fwht, hadamard
 
 __all__ = [
     "butterfly_pairs", "ButterflyState", "compute_butterfly", "butterfly_caption", "ButterflyStepper",
-    "BUTTERFLY_INPUTS", "time_dense_vs_fwht",
+    "BUTTERFLY_INPUTS", "time_transforms",
 ]
 
 
@@ -215,63 +215,85 @@ BUTTERFLY_INPUTS = {
 }
 
 
-def time_dense_vs_fwht(dims, batch=None, repeat=5, seed=0, threads=1):
-    """Seconds per vector of a dense Hadamard product and of :func:`fwht`, for each ``d``.
+def time_transforms(transforms, dims, batch=None, repeat=5, seed=0, threads=1, dense_up_to=4096):
+    """Seconds per vector of a dense Hadamard product and of each transform in ``transforms``.
 
     Parameters
     ----------
+    transforms : dict of name -> callable
+        Each maps a float64 batch ``x`` of shape ``(n, d)`` to its orthonormal
+        Walsh-Hadamard transform ``x @ hadamard(d).T / sqrt(d)`` (``my_fwht``,
+        ``tql.fwht``, ...).
     dims : sequence of int
         Powers of two.
     batch : int or None
-        Vectors per call (float32, shape ``(batch, d)``), so that each call
-        does enough work to be timed; None: ``max(64, 2**16 // d)`` (a 256 KiB
-        batch, so that small sizes are not timing the call overhead).
+        Vectors per call, so that each call does enough work to be timed; None:
+        ``max(64, 2**16 // d)`` (a 512 KiB float64 batch, so that small sizes
+        do not time the call overhead).
     repeat : int
         The best of ``repeat`` calls is kept.
     seed : int
     threads : int or None
-        BLAS threads (and so ``fwht`` worker threads) during the timing; 1 by
-        default, so that the figure compares the two algorithms on one core
-        rather than thread scheduling on a busy machine (a multi-threaded
-        BLAS on loaded cores can be 100x slower on small products). None
-        leaves the thread count alone. Needs ``threadpoolctl`` (ignored
-        without it).
+        BLAS threads during the timing; 1 by default, so that the figure
+        compares algorithms on one core rather than thread scheduling on a
+        busy machine (a multi-threaded BLAS on loaded cores can be 100x slower
+        on small products). The batches are small enough (one block) that
+        ``tql.fwht`` runs on one thread too. None leaves the thread count alone.
+    dense_up_to : int
+        The dense product ``x @ H.T`` (``H = hadamard(d) / sqrt(d)``, built
+        before the clock starts) is timed up to this ``d`` (its matrix takes
+        ``8 d**2`` bytes); NaN above.
 
     Returns
     -------
-    dict with ``dims``, ``dense``, ``fwht`` (seconds per vector, float arrays)
-    and ``max_abs_diff`` (largest ``|dense - fwht|`` over all sizes: both
-    compute the same thing). Wall-clock figures: print them only in a plot or
-    on a line marked ``(timed)``.
+    dict with ``dims``, ``seconds`` (name -> float array of seconds per vector,
+    ``"dense"`` first) and ``max_abs_diff`` (largest ``|result - dense|``, or
+    against the first transform where the dense product is not timed: all compute
+    the same thing). Wall-clock figures: print them only in a plot or on a line
+    marked ``(timed)``.
+
+    Examples
+    --------
+    >>> t = time_transforms({"fwht": fwht}, [8, 16], repeat=1)
+    >>> sorted(t["seconds"]), t["max_abs_diff"] < 1e-12
+    (['dense', 'fwht'], True)
     """
-
-
     limit = contextlib.nullcontext()
     if threads is not None:
-        try:
-            limit = threadpool_limits(limits=int(threads), user_api="blas")
-        except ImportError:  # timings still work, with the default thread count
-            pass
+        limit = threadpool_limits(limits=int(threads), user_api="blas")
     with limit:
-        return _time_dense_vs_fwht(dims, batch, repeat, seed, fwht, hadamard, time.perf_counter)
+        return _time_transforms(dict(transforms), dims, batch, repeat, seed, dense_up_to, time.perf_counter)
 
 
-def _time_dense_vs_fwht(dims, batch, repeat, seed, fwht, hadamard, clock):
+def _best_of(f, repeat, clock):
+    best, result = np.inf, None
+    for _ in range(repeat):
+        t0 = clock()
+        result = f()
+        best = min(best, clock() - t0)
+    return best, result
+
+
+def _time_transforms(transforms, dims, batch, repeat, seed, dense_up_to, clock):
     rng = np.random.default_rng(seed)
-    dense_s, fast_s, diff = [], [], 0.0
+    seconds = {name: [] for name in ["dense", *transforms]}
+    diff = 0.0
     for d in dims:
-        n = batch or max(64, (1 << 16) // int(d))
-        x = rng.standard_normal((n, d)).astype(np.float32)
-        h = hadamard(d, dtype=np.float32)
-        h *= np.float32(1 / np.sqrt(d))
-        results = {}
-        for name, f in (("dense", lambda: x @ h.T), ("fwht", lambda: fwht(x))):
-            best = np.inf
-            for _ in range(repeat):
-                t0 = clock()
-                results[name] = f()
-                best = min(best, clock() - t0)
-            (dense_s if name == "dense" else fast_s).append(best / n)
-        diff = max(diff, float(np.max(np.abs(results["dense"] - results["fwht"]))))
-    return {"dims": np.asarray(dims), "dense": np.asarray(dense_s), "fwht": np.asarray(fast_s),
+        d = check_power_of_two(d, "d")
+        n = batch or max(64, (1 << 16) // d)
+        x = rng.standard_normal((n, d))
+        results = []
+        if d <= dense_up_to:
+            h = hadamard(d) / np.sqrt(d)
+            t, y = _best_of(lambda: x @ h.T, repeat, clock)
+            seconds["dense"].append(t / n)
+            results.append(y)
+        else:
+            seconds["dense"].append(np.nan)
+        for name, f in transforms.items():
+            t, y = _best_of(lambda: f(x), repeat, clock)
+            seconds[name].append(t / n)
+            results.append(np.asarray(y))
+        diff = max([diff] + [float(np.max(np.abs(r - results[0]))) for r in results[1:]])
+    return {"dims": np.asarray(dims), "seconds": {k: np.asarray(v) for k, v in seconds.items()},
             "max_abs_diff": diff}

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
-from .._ui import LEVEL_COLOR, MINUS_COLOR, OUTLIER_COLOR, PLUS_COLOR, ROTATED_COLOR, axes_or_new
+from .._ui import LEVEL_COLOR, MINUS_COLOR, NORMAL_COLOR, OUTLIER_COLOR, PLUS_COLOR, ROTATED_COLOR, axes_or_new
 
 __all__ = ["draw_butterfly", "draw_hadamard_grid", "draw_scaling", "OUTLIER_COLOR", "ROTATED_COLOR"]
 
@@ -93,25 +93,34 @@ def draw_hadamard_grid(ax, H, title=None, annotate=None, legend=True):
     return ax
 
 
-def draw_scaling(ax, timings):
-    """Dense product vs FWHT, time per vector on log-log axes, with d^2 and d log d slopes.
+def draw_scaling(ax, timings, butterfly=None):
+    """Time per vector of each timed transform on log-log axes, with d^2 and d log d slopes.
 
-    ``timings`` is the dict of :func:`turboquant_lab.course.time_dense_vs_fwht`.
-    The reference lines go through the last measured point of each curve.
+    ``timings`` is the dict of :func:`.experiments.time_transforms`. The dotted
+    ``d^2`` line goes through the dense product's last timed point, the
+    ``d log2 d`` line through the last point of the curve named ``butterfly``
+    (by default the first one after "dense").
     """
     ax = axes_or_new(ax, (7, 3.5))
     d = np.asarray(timings["dims"], dtype=float)
-    dense = np.asarray(timings["dense"]) * 1e6
-    fast = np.asarray(timings["fwht"]) * 1e6
-    ax.loglog(d, dense, "o-", color=OUTLIER_COLOR, label="dense H @ x")
-    ax.loglog(d, fast, "s-", color=ROTATED_COLOR, label="fwht (library)")
-    ax.loglog(d, dense[-1] * (d / d[-1]) ** 2, ":", color=OUTLIER_COLOR, label=r"slope $d^2$")
-    ax.loglog(d, fast[-1] * (d * np.log2(d)) / (d[-1] * np.log2(d[-1])), ":", color=ROTATED_COLOR,
+    seconds = timings["seconds"]
+    names = list(seconds)
+    butterfly = butterfly or names[1]
+    colors = dict(zip(names, [OUTLIER_COLOR, NORMAL_COLOR, ROTATED_COLOR, LEVEL_COLOR]))
+    markers = dict(zip(names, "o^sD"))
+    for name in names:
+        ax.loglog(d, np.asarray(seconds[name]) * 1e6, marker=markers.get(name, "o"), ls="-",
+                  color=colors.get(name), label=name)
+    dense = np.asarray(seconds["dense"]) * 1e6
+    last = np.flatnonzero(np.isfinite(dense))[-1]
+    ax.loglog(d, dense[last] * (d / d[last]) ** 2, ":", color=OUTLIER_COLOR, label=r"slope $d^2$")
+    bf = np.asarray(seconds[butterfly]) * 1e6
+    ax.loglog(d, bf[-1] * (d * np.log2(d)) / (d[-1] * np.log2(d[-1])), ":", color=colors.get(butterfly),
               label=r"slope $d \log_2 d$")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("dimension d")
     ax.set_ylabel("time per vector (µs)")
-    ax.set_title("dense product vs fast WHT (timed on this machine)", fontsize=10)
+    ax.set_title("dense product, butterfly and Kronecker, one core (timed on this machine)", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(True, which="major", alpha=0.3)
     return ax
