@@ -3,12 +3,14 @@
 import matplotlib
 import numpy as np
 import pytest
+from app_helpers import bar_heights, line_data, texts
 from checker_helpers import assert_fails, assert_passes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import turboquant_lab as tql
 from turboquant_lab.course import _ui
+from turboquant_lab.course._checking import FAILED
 from turboquant_lab.course.l03_rotate_first import app as lesson_app
 from turboquant_lab.course.l03_rotate_first import checks, experiments, figures
 from turboquant_lab.data import kv_outlier_channels, make_kv_vectors
@@ -80,8 +82,10 @@ def test_rotation_mse_collapse_and_its_explanation():
     assert np.all(r.mse_after < r.mse_before)
     assert np.all(np.diff(r.mse_before) < 0) and np.all(np.diff(r.mse_after) < 0)
     assert r.range_after < 0.7 * r.range_before
-    # once the slots are fine, the MSE ratio is the ratio of squared ranges
-    np.testing.assert_allclose(r.ratio[4:], r.predicted_ratio, rtol=0.1)
+    # once the slots are fine, the MSE ratio is the ratio of the mean squared ranges
+    y = x.astype(np.float64) @ random_orthogonal(64, seed=0).T
+    predicted = np.mean(np.ptp(x, axis=1) ** 2) / np.mean(np.ptp(y, axis=1) ** 2)
+    np.testing.assert_allclose(r.ratio[4:], predicted, rtol=0.1)
 
 
 def test_rotation_mse_oracle_after():
@@ -97,40 +101,81 @@ def test_rotation_mse_oracle_after():
         experiments.compute_rotation_mse(x, bits=[9])
 
 
-def test_time_dense_rotation_shapes():
-    t = experiments.time_dense_rotation(dims=(16, 32), batch_size=4, repeats=2)
-    np.testing.assert_array_equal(t.dims, [16, 32])
+def test_time_dense_rotation_keeps_the_best_of_the_repeats_per_vector():
+    # a fake clock: each call advances by the next step, so every timed run lasts a known time
+    steps = iter([1.0, 3.0, 1.0, 2.0,      # d = 16, one vector: runs of 3 and 2 -> best 2
+                  1.0, 8.0, 1.0, 12.0])    # d = 16, batch of 4: runs of 8 and 12 -> best 8 / 4
+    now = [0.0]
+
+    def clock():
+        now[0] += next(steps)
+        return now[0]
+
+    t = experiments._time_dense_rotation([16], batch_size=4, repeats=2,
+                                         rng=np.random.default_rng(0), clock=clock)
+    np.testing.assert_array_equal(t.dims, [16])
+    np.testing.assert_allclose(t.single, [2.0])
+    np.testing.assert_allclose(t.batch, [8.0 / 4])
+    assert t.batch_size == 4
+    t = experiments.time_dense_rotation(dims=(8, 16), batch_size=2, repeats=1, threads=None)
     assert t.single.shape == t.batch.shape == (2,)
-    assert np.all(t.single > 0) and np.all(t.batch > 0) and t.batch_size == 4
-    t = experiments.time_dense_rotation(dims=(8,), batch_size=2, repeats=1, threads=None)
-    assert t.single.shape == (1,)
 
 
-def test_rotate_app_builds_and_clicks():
+def test_rotate_app_shows_the_rotated_vector_and_resets(shown_figures):
     app = lesson_app.rotate_app()
     rotate, reset = app.children[0].children
     label = app.children[1]
-    assert "press Rotate" in label.value
-    rotate.click()
-    rotate.click()
-    assert app.demo.presses == 2 and app.demo.result.seed == 1
+    x, _ = tql.essay_vector()
+    assert "press Rotate" in label.value and "press Rotate" in texts(shown_figures.last)
+    for seed in (0, 1):
+        shown_figures.clear()
+        rotate.click()
+        before, after = shown_figures.last.axes
+        np.testing.assert_allclose(bar_heights(before), x)
+        np.testing.assert_allclose(bar_heights(after), random_orthogonal(64, seed=seed) @ x,
+                                   atol=1e-12)
+        assert f"seed {seed}" in texts(shown_figures.last)
     assert "Max/Mean after: " in label.value and "press" not in label.value
+    shown_figures.clear()
     reset.click()
+    before, after = shown_figures.last.axes
+    assert len(bar_heights(after)) == 0 and "press Rotate" in texts(shown_figures.last)
     assert app.demo.presses == 0 and app.demo.result is None
 
 
-def test_draw_functions_lesson_03():
+def test_draw_rotation_draws_x_with_red_outliers_and_r_x():
     demo = experiments.RotateDemo()
     axes = figures.draw_rotation(None, None, x=demo.x, outliers=demo.outliers)
-    assert len(axes[0].patches) == 64
-    reds = [p for p in axes[0].patches if matplotlib.colors.to_hex(p.get_facecolor()) == _ui.OUTLIER_COLOR]
-    assert len(reds) == 5
-    axes = figures.draw_rotation(None, demo.press())
-    assert len(axes[1].patches) == 64
-    r = experiments.compute_rotation_mse(make_kv_vectors(50, 16), bits=[1, 2, 3])
-    assert len(figures.draw_rotation_mse(None, r).lines) == 2
-    t = experiments.time_dense_rotation(dims=(16, 32), batch_size=2, repeats=1)
-    assert len(figures.draw_rotation_timing(None, t).lines) == 3
+    np.testing.assert_allclose(bar_heights(axes[0]), demo.x)
+    reds = [i for i, p in enumerate(axes[0].patches)
+            if matplotlib.colors.to_hex(p.get_facecolor()) == _ui.OUTLIER_COLOR]
+    np.testing.assert_array_equal(reds, demo.outliers)
+    r = demo.press()
+    axes = figures.draw_rotation(None, r)
+    np.testing.assert_allclose(bar_heights(axes[1]), r.after)
+
+
+def test_draw_slot_use_draws_the_counts_and_marks_empty_levels():
+    axes = figures.draw_slot_use(None, [0, 3, 0, 5], [1, 2, 3, 2])
+    np.testing.assert_array_equal(bar_heights(axes[0]), [0, 3, 0, 5])
+    np.testing.assert_array_equal(bar_heights(axes[1]), [1, 2, 3, 2])
+    assert [t.get_text() for t in axes[0].texts] == ["empty", "empty"] and not axes[1].texts
+    assert "2 of 4 levels used" in axes[0].get_title() and "4 of 4" in axes[1].get_title()
+
+
+def test_draw_rotation_mse_and_timing_draw_their_data():
+    ax = figures.draw_rotation_mse(None, [1, 2, 3], [9.0, 3.0, 1.0], [3.0, 1.0, 0.3])
+    (b, before), (_, after) = line_data(ax)
+    np.testing.assert_array_equal(b, [1, 2, 3])
+    np.testing.assert_allclose(before, [9.0, 3.0, 1.0])
+    np.testing.assert_allclose(after, [3.0, 1.0, 0.3])
+    t = experiments.RotationTiming(dims=np.array([16, 32, 64]), single=np.array([1e-6, 3e-6, 9e-6]),
+                                   batch=np.array([1e-7, 4e-7, 1.6e-6]), batch_size=8)
+    (d, single), (_, batch), (_, ref) = line_data(figures.draw_rotation_timing(None, t))
+    np.testing.assert_array_equal(d, [16, 32, 64])
+    np.testing.assert_allclose(single, [1.0, 3.0, 9.0])       # microseconds
+    np.testing.assert_allclose(batch, [0.1, 0.4, 1.6])
+    np.testing.assert_allclose(ref[1:] / ref[:-1], 4.0)     # the d^2 reference line
 
 
 def test_correlation_of_squares_is_minus_one_over_d_minus_1():
@@ -191,20 +236,26 @@ def test_rotation_errors():
                  hint="norm_err, dot_err, inverse_err")
 
 
-def fraction_ok(n_samples, d, seed, sign_fix):
-    rng = np.random.default_rng(seed)
-    hits = 0
-    for _ in range(n_samples):
-        q, r = np.linalg.qr(rng.standard_normal((d, d)))
-        if sign_fix:
-            q = q * np.sign(np.diag(r))
-        hits += q[0, 0] > 0
-    return hits / n_samples
+def prediction_ok(x, R):
+    return np.mean(np.ptp(x, axis=1) ** 2) / np.mean(np.ptp(x @ R.T, axis=1) ** 2)
 
 
-def test_fraction_positive():
-    assert_passes(checks.check_fraction_positive, fraction_ok)
-    assert_fails(checks.check_fraction_positive, lambda n, d, s, fix: fraction_ok(n, d, s, False),
-                 hint="sign(R[j, j])")
-    assert_fails(checks.check_fraction_positive,
-                 lambda n, d, s, fix: n * fraction_ok(n, d, s, fix), hint="count / n_samples")
+def test_predicted_mse_ratio():
+    assert_passes(checks.check_predicted_mse_ratio, prediction_ok)
+    assert_fails(checks.check_predicted_mse_ratio, lambda x, R: 1 / prediction_ok(x, R),
+                 hint="after over before")
+    assert_fails(checks.check_predicted_mse_ratio, lambda x, R: np.sqrt(prediction_ok(x, R)),
+                 hint="a power of it")
+    assert_fails(checks.check_predicted_mse_ratio,
+                 lambda x, R: (np.ptp(x, axis=1).mean() / np.ptp(x @ R.T, axis=1).mean()) ** 2,
+                 hint="weigh more")
+    assert_fails(checks.check_predicted_mse_ratio, lambda x, R: 3.3, hint="lesson 01's model")
+
+
+def test_predicted_ratio_checker_measures_the_ratio_it_compares_with():
+    x = make_kv_vectors(300, 64, seed=3).astype(np.float64)
+    q = random_orthogonal(64, seed=1)
+    r = experiments.compute_rotation_mse(x, bits=[6], seed=1)
+    assert checks._measured_ratio(x, q, 6) == pytest.approx(r.ratio[0], rel=1e-9)
+    v = checks.check_predicted_mse_ratio(lambda x, R: 1.0)
+    assert v.status == FAILED and "measured at 6 bits" in v.message

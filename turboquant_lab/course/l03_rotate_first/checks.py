@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from turboquant_lab import data, rotation
+from turboquant_lab import data, rotation, uniform
 
 from .._checking import (
     Failure,
@@ -19,10 +19,8 @@ from .._checking import (
 
 __all__ = [
     "check_max_over_mean", "check_haar_rotation", "check_rotation_errors",
-    "check_fraction_positive",
+    "check_predicted_mse_ratio",
 ]
-
-
 
 
 @checker("max_over_mean")
@@ -40,10 +38,11 @@ def check_max_over_mean(max_over_mean):
         expected = float(a.max() / a.mean())
         got = as_number(call_learner(max_over_mean, x, case=case), case)
         expect(got, expected, case, detectors=[
-            (float(x.max() / x.mean()), "use magnitudes: np.abs(x).max() / np.abs(x).mean()."),
+            (float(x.max() / x.mean()), "use magnitudes |x_i|: a large negative coordinate is "
+                                        "as spiky as a large positive one."),
             (float(a.max() / abs(x.mean())), "take the mean of |x_i|, not |mean of x_i|."),
             (float(a.mean() / a.max()), "it is max over mean, not mean over max."),
-        ], hint="ratio = np.abs(x).max() / np.abs(x).mean().")
+        ], hint="the largest magnitude divided by the average magnitude of the coordinates.")
     return "Checked a small vector, an outlier vector, a Gaussian vector and a constant one."
 
 
@@ -63,10 +62,10 @@ def check_haar_rotation(haar_rotation):
         s = np.sign(np.diag(r))
         s[s == 0] = 1.0
         expect(got, expected, case, what="Q", rtol=1e-7, atol=1e-9, detectors=[
-            (q, "that is QR without the sign fix: multiply column j of Q by sign(R[j, j]), "
-                "q * np.sign(np.diag(r))."),
-            (s[:, None] * q, "multiply the columns of Q by the signs (q * s), not its rows "
-                             "(s[:, None] * q)."),
+            (q, "that is QR without the sign fix: the statement says what to do with the "
+                "signs of R's diagonal."),
+            (s[:, None] * q, "the signs belong to the columns of Q, not its rows: check "
+                             "which axis your broadcasting runs along."),
             ((q * s).T, "return Q itself, not its transpose."),
             (lambda a: np.allclose(np.abs(a), np.abs(expected)),
              "right up to signs: multiply column j of Q by sign(R[j, j]) exactly once."),
@@ -136,39 +135,57 @@ def check_rotation_errors(rotation_errors):
             "two matrices that are not rotations.")
 
 
-def _fraction_oracle(n_samples, d, seed, sign_fix):
-    rng = seeded_rng(seed)
-    hits = 0
-    for _ in range(n_samples):
-        q, r = np.linalg.qr(rng.standard_normal((d, d)))
-        if sign_fix:
-            s = np.sign(np.diag(r))
-            s[s == 0] = 1.0
-            q = q * s
-        hits += q[0, 0] > 0
-    return hits / n_samples
+def _measured_ratio(x, q, bits: int = 6) -> float:
+    """MSE of the min-max ruler on the rows of ``x`` over that on the rows of ``x @ q.T``."""
+    y = x @ q.T
+    direct = np.mean((x - uniform.uniform_dequantize(uniform.uniform_quantize(x, bits))) ** 2)
+    rotated = np.mean((y - uniform.uniform_dequantize(uniform.uniform_quantize(y, bits))) ** 2)
+    return float(direct / rotated)
 
 
-@checker("fraction_positive_q00")
-def check_fraction_positive(fraction_positive_q00):
-    """Check ``fraction_positive_q00(n_samples, d, seed, sign_fix)``: how often ``Q[0, 0] > 0``."""
-    for n_samples, d, seed in [(400, 8, 0), (400, 2, 1), (200, 32, 2)]:
-        for fix in (True, False):
-            case = f"n_samples = {n_samples}, d = {d}, seed = {seed}, sign_fix = {fix}"
-            expected = _fraction_oracle(n_samples, d, seed, fix)
-            got = as_number(call_learner(fraction_positive_q00, n_samples, d, seed, fix, case=case), case)
-            if abs(got - expected) <= 0.1:  # another draw order is fine: same law
-                continue
-            hint = first_hint(got, [
-                (lambda g: g > 1, "return a fraction between 0 and 1: count / n_samples."),
-                (lambda g: fix and (g < 0.1 or g > 0.9),
-                 "with the sign fix Q[0, 0] is positive about half the time: multiply column j "
-                 "of Q by sign(R[j, j]) before reading Q[0, 0]."),
-                (lambda g: not fix and 0.3 < g < 0.7,
-                 "without the fix, use np.linalg.qr's Q exactly as it comes out."),
-            ], "draw a new Gaussian matrix for every sample from one "
-               "rng = np.random.default_rng(seed).")
-            raise Failure(problem="the fraction is off by more than the sampling noise (0.1)",
-                           case=case, expected=expected, got=got, hint=hint)
-    return ("Matches the library's draws: with the sign fix Q[0, 0] > 0 about half the time, "
-            "without it (np.linalg.qr's Q as it comes) almost never.")
+def _range_predictions(x, q):
+    """Candidate predictions from the ranges: (mean of squares ratio, squared mean ratio,
+    mean of per-vector ratios, plain range ratio)."""
+    rx, ry = np.ptp(x, axis=-1), np.ptp(x @ q.T, axis=-1)
+    return (float(np.mean(rx ** 2) / np.mean(ry ** 2)), float((rx.mean() / ry.mean()) ** 2),
+            float(np.mean(rx ** 2 / ry ** 2)), float(rx.mean() / ry.mean()))
+
+
+@checker("predicted_mse_ratio")
+def check_predicted_mse_ratio(predicted_mse_ratio):
+    """Check ``predicted_mse_ratio(x, R)`` against the MSE ratio measured at 6 bits (within 5 %)."""
+    sets = [
+        ("x = tql.make_kv_vectors(1000, 64, seed=3), R = tql.random_orthogonal(64, seed=1)",
+         dict(n=1000, d=64, seed=3)),
+        ("x = tql.make_kv_vectors(500, 256, seed=3), R = tql.random_orthogonal(256, seed=1)",
+         dict(n=500, d=256, seed=3)),
+        ("x = tql.make_kv_vectors(1000, 64, n_outliers=0, seed=3) (no outliers), "
+         "R = tql.random_orthogonal(64, seed=1)", dict(n=1000, d=64, n_outliers=0, seed=3)),
+        ("x = tql.make_kv_vectors(500, 128, n_outliers=1, outlier_scale=50, seed=3), "
+         "R = tql.random_orthogonal(128, seed=1)",
+         dict(n=500, d=128, n_outliers=1, outlier_scale=50.0, seed=3)),
+    ]
+    for case, kw in sets:
+        x = data.make_kv_vectors(**kw).astype(np.float64)
+        q = rotation.random_orthogonal(kw["d"], seed=1)
+        measured = _measured_ratio(x, q)
+        got = as_number(call_learner(predicted_mse_ratio, x, q, case=case), case, "the prediction")
+        if np.isfinite(got) and abs(got / measured - 1) <= 0.05:
+            continue
+        squares, squared_means, per_vector, plain = _range_predictions(x, q)
+        hint = first_hint(got, [
+            (lambda g: abs(g * measured - 1) < 0.1, "that is after over before: the ratio asked "
+                                                    "for is the direct MSE over the rotated one."),
+            (lambda g: abs(g / plain - 1) < 0.02, "the MSE does not follow the slot width itself "
+                                                  "but a power of it (lesson 01's model)."),
+            (lambda g: abs(g / squared_means - 1) < 0.02 or abs(g / per_vector - 1) < 0.02,
+             "close: the MSE is an average of each vector's slot², so vectors with a wide range "
+             "weigh more. Average before you divide, and average the right quantity."),
+        ], "compute each vector's range (max - min) before and after the rotation (the rows of "
+           "x @ R.T); lesson 01's model says how the MSE depends on the range at a fixed number "
+           "of bits.")
+        raise Failure(f"your prediction is {abs(got / measured - 1):.0%} away from the ratio "
+                      f"measured at 6 bits ({measured:.3g})", case=case, got=got,
+                      what="predicted ratio", hint=hint)
+    return ("Your prediction from the ranges is within 5 % of the measured MSE ratio at 6 bits "
+            "for d = 64, 128 and 256, with 5, 1 and no outlier channels.")

@@ -160,10 +160,6 @@ class RotationMSEResult:
         directly, and quantizing ``R x`` then rotating back with ``R^T``.
     range_before, range_after : float
         Mean over vectors of ``max - min`` of ``x`` and of ``R x``.
-    predicted_ratio : float
-        ``mean(range_x^2) / mean(range_Rx^2)``: the ratio ``mse_before / mse_after``
-        that slot widths ``range / (2^b - 1)`` predict once the slots are fine
-        (uniform rounding error, MSE = slot^2 / 12).
     seed : int
         Seed of the rotation (one rotation shared by all vectors).
     """
@@ -172,7 +168,6 @@ class RotationMSEResult:
     mse_after: np.ndarray
     range_before: float
     range_after: float
-    predicted_ratio: float
     seed: int
 
     @property
@@ -221,7 +216,6 @@ def compute_rotation_mse(x, bits=range(1, 9), seed: int = 0) -> RotationMSEResul
     rng_y = y.max(axis=-1) - y.min(axis=-1)
     return RotationMSEResult(bits=bits, mse_before=np.array(before), mse_after=np.array(after),
                              range_before=float(rng_x.mean()), range_after=float(rng_y.mean()),
-                             predicted_ratio=float(np.mean(rng_x ** 2) / np.mean(rng_y ** 2)),
                              seed=int(seed))
 
 

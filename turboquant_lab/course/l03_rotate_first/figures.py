@@ -10,8 +10,8 @@ import numpy as np
 from .._ui import LEVEL_COLOR, NORMAL_COLOR, OUTLIER_COLOR, ROTATED_COLOR, axes_or_new
 
 __all__ = [
-    "draw_rotation", "draw_rotation_mse", "draw_rotation_timing", "NORMAL_COLOR", "OUTLIER_COLOR",
-    "ROTATED_COLOR",
+    "draw_rotation", "draw_slot_use", "draw_rotation_mse", "draw_rotation_timing", "NORMAL_COLOR",
+    "OUTLIER_COLOR", "ROTATED_COLOR",
 ]
 
 
@@ -54,13 +54,57 @@ def draw_rotation(axes, result, x=None, outliers=None):
     return axes
 
 
-def draw_rotation_mse(ax, result):
-    """MSE of naive uniform quantization vs bits, without and with a rotation first (log scale)."""
+def draw_slot_use(axes, counts_before, counts_after):
+    """Coordinates per level of the min-max ruler, before and after the rotation (lesson 02's figure).
+
+    Parameters
+    ----------
+    axes : pair of Axes, or None
+        Left: the vector as it is; right: the rotated vector. ``None`` makes a new figure.
+    counts_before, counts_after : (2**bits,) int arrays
+        How many coordinates each code holds (``np.bincount(codes, minlength=2**bits)``).
+
+    Returns
+    -------
+    axes : pair of Axes
+        One bar per code; an empty level is labelled "empty".
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 2.8), sharey=True)
+    for ax, counts, color, title in [(axes[0], counts_before, OUTLIER_COLOR, "x as it is"),
+                                     (axes[1], counts_after, ROTATED_COLOR, "R x")]:
+        counts = np.asarray(counts)
+        codes = np.arange(len(counts))
+        ax.bar(codes, counts, color=color)
+        for k, n in enumerate(counts):
+            if n == 0:
+                ax.annotate("empty", xy=(k, 0), xytext=(0, 2), textcoords="offset points",
+                            ha="center", fontsize=7)
+        ax.set_xticks(codes)
+        ax.set(xlabel="slot (code)", title=f"{title}: {int(np.count_nonzero(counts))} of "
+                                           f"{len(counts)} levels used")
+    axes[0].set_ylabel("number of coordinates")
+    return axes
+
+
+def draw_rotation_mse(ax, bits, mse_before, mse_after):
+    """MSE of naive uniform quantization vs bits, without and with a rotation first (log scale).
+
+    Parameters
+    ----------
+    ax : Axes or None
+    bits : (B,) int array
+    mse_before, mse_after : (B,) float arrays
+        MSE of quantizing ``x`` directly, and of ``R^T Q_b(R x)``.
+
+    Returns
+    -------
+    ax : Axes
+        Two lines, in that order.
+    """
     ax = axes_or_new(ax)
-    ax.semilogy(result.bits, result.mse_before, "o-", color=OUTLIER_COLOR,
-                label=f"quantize x (mean range {result.range_before:.3g})")
-    ax.semilogy(result.bits, result.mse_after, "o-", color=ROTATED_COLOR,
-                label=f"rotate, quantize, rotate back (mean range {result.range_after:.3g})")
+    ax.semilogy(bits, mse_before, "o-", color=OUTLIER_COLOR, label="quantize x")
+    ax.semilogy(bits, mse_after, "o-", color=ROTATED_COLOR, label="rotate, quantize, rotate back")
     ax.set(xlabel="bits per coordinate", ylabel="MSE per coordinate",
            title="naive uniform quantizer, same bits")
     ax.legend(fontsize=8)
