@@ -23,19 +23,34 @@ Everything comes from the model file's metadata (``tokenizer.ggml.tokens``,
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 import numpy as np
 
 __all__ = ["BPETokenizer", "bytes_to_unicode", "pretokenize"]
 
-# GPT-2's pattern with Python's ``re`` in place of \p{L} and \p{N}: a letter is
-# ``[^\W\d_]`` and a number ``\d`` (Unicode decimal digits). They agree on every
-# letter and decimal digit; numerals such as "½" or "Ⅻ" (\p{No}, \p{Nl}) count as
-# letters here, where the original counts them as numbers.
-_GPT2_PATTERN = re.compile(
-    r"""'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+""")
-_DIGIT = re.compile(r"(\d)")
+# GPT-2's pattern, 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+,
+# runs on a stand-in of the text in which every non-ASCII character is replaced by an ASCII
+# one of its class (:func:`_stand_in`), so that the ASCII pattern below matches the same
+# spans as the Unicode one (Python's ``re`` has no \p{L} or \p{N}); the pieces are then cut
+# from the original text at those spans.
+_ASCII_PATTERN = re.compile(
+    r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+""", re.ASCII)
+_DIGIT = re.compile(r"[0-9]")
+
+
+@lru_cache(maxsize=65536)
+def _stand_in(ch: str) -> str:
+    """An ASCII character of the same class as the non-ASCII ``ch``: letter, number, space or other."""
+    kind = unicodedata.category(ch)[0]
+    if kind == "L":
+        return "a"
+    if kind == "N":
+        return "0"
+    if ch.isspace():    # the Unicode White_Space characters above ASCII (NBSP, U+2000.., U+3000)
+        return "\t"
+    return "!"
 
 
 @lru_cache(maxsize=1)
@@ -67,11 +82,16 @@ def bytes_to_unicode() -> dict:
 def pretokenize(text: str, split_digits: bool = True) -> list:
     """Cut ``text`` into the pieces that BPE merges within (step 1 above).
 
+    The pieces of GPT-2's pattern ``'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+|
+    ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+`` (letters and numbers in the
+    Unicode sense), after every number character is cut out on its own when
+    ``split_digits``.
+
     Parameters
     ----------
     text : str
     split_digits : bool
-        Isolate every decimal digit first (SmolLM2 does; GPT-2 does not).
+        Cut out every number character (\\p{N}) first (SmolLM2 does; GPT-2 does not).
 
     Returns
     -------
@@ -85,8 +105,24 @@ def pretokenize(text: str, split_digits: bool = True) -> list:
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    parts = _DIGIT.split(text) if split_digits else [text]
-    return [m.group(0) for part in parts if part for m in _GPT2_PATTERN.finditer(part)]
+    mapped = text if text.isascii() else "".join(c if c < "\x80" else _stand_in(c) for c in text)
+    cuts = []          # (start, end, scan): a segment the pattern scans, or one number character
+    start = 0
+    if split_digits:
+        for m in _DIGIT.finditer(mapped):
+            if m.start() > start:
+                cuts.append((start, m.start(), True))
+            cuts.append((m.start(), m.end(), False))
+            start = m.end()
+    if start < len(mapped):
+        cuts.append((start, len(mapped), True))
+    pieces = []
+    for a, b, scan in cuts:
+        if not scan:
+            pieces.append(text[a:b])
+            continue
+        pieces.extend(text[m.start():m.end()] for m in _ASCII_PATTERN.finditer(mapped, a, b))
+    return pieces
 
 
 class BPETokenizer:
