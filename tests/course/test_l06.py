@@ -3,11 +3,14 @@ import math
 
 import numpy as np
 import pytest
+from app_helpers import bar_heights, line_data, texts
 from checker_helpers import assert_fails, assert_passes
+from scipy import stats
 
-from turboquant_lab.codebooks import lloyd_max_codebook
+from turboquant_lab.codebooks import lloyd_max_codebook, unit_coordinate_pdf
 from turboquant_lab.course.l06_random_signs import app as lesson_app
 from turboquant_lab.course.l06_random_signs import checks, experiments, figures
+from turboquant_lab.data import make_kv_vectors
 from turboquant_lab.rotation import RandomizedHadamard
 from turboquant_lab.walsh_hadamard import fwht
 
@@ -83,17 +86,14 @@ def test_transforms_keep_the_norm_and_have_the_right_shapes():
         experiments.sign_transform(x, "D H", seed=0)
 
 
-def test_hd_blocks_one_block_is_HD_and_more_blocks_approach_the_beta_kurtosis():
-    d = 64
-    e1 = experiments.sign_demo_input("e_1", d)
-    np.testing.assert_allclose(experiments.hd_blocks(e1, 1, seed=2, n_draws=5), experiments.sign_transform(e1, "H D", 2, 5))
-    kurt = []
-    for k in (1, 2, 3):
-        t = np.sqrt(d) * experiments.hd_blocks(e1, k, seed=0, n_draws=3000)
-        kurt.append(np.mean(t ** 4) / np.mean(t ** 2) ** 2)
-    assert kurt[0] == pytest.approx(1.0)                     # +-1 only: as far from Beta as can be
-    beta = 3 * d / (d + 2)
-    assert abs(kurt[1] - beta) < 0.15 and abs(kurt[2] - beta) < 0.15
+def test_dense_haar_of_one_vector_has_the_law_of_a_full_rotation():
+    d = 16
+    x = 2.0 * experiments.sign_demo_input("KV vector", d)
+    direct = experiments.sign_transform(x, "dense Haar", seed=1, n_draws=3000)      # no QR: g / ||g||
+    via_qr = experiments.sign_transform(np.stack([x, x]), "dense Haar", seed=2, n_draws=300)[:, 0]
+    np.testing.assert_allclose(np.linalg.norm(direct, axis=1), 2.0)
+    assert stats.ks_2samp(direct[:, 3], via_qr[:, 3]).pvalue > 0.01
+    assert stats.kstest(direct[:, 0] / 2.0, lambda v: stats.beta.cdf((v + 1) / 2, (d - 1) / 2, (d - 1) / 2)).pvalue > 0.01
 
 
 def test_quantization_error_matches_a_direct_computation():
@@ -114,18 +114,34 @@ def test_random_hd_error_averages_to_the_codebook_mse_for_a_random_input():
     assert result.mean_mse == pytest.approx(result.codebook_mse, rel=0.05)
 
 
-def test_collision_shared_rotation_keeps_distances_and_per_vector_signs_break_comparison():
+def test_collision_codes_agree_under_a_shared_rotation_and_every_mode_decodes_equally_well():
     r = experiments.compute_collision([10, 2, 1], [9, 3, 1], bits=2, seed=0, n_draws=400)
     assert r["d"] == 4
     np.testing.assert_array_equal(r["a"], [10, 2, 1, 0])
-    for mode in ("same WHT", "shared signs"):
-        assert r["rotated_distance"][mode] == pytest.approx(r["distance"])
-        assert r["agreement"][mode] > 0.9
-    assert r["rotated_distance"]["per-vector signs"] > 5 * r["distance"]
-    assert r["agreement"]["per-vector signs"] < 0.5
-    assert abs(r["dot_estimate"]["per-vector signs"]) < 0.1 * r["dot"]
-    assert r["dot_estimate"]["shared signs"] == pytest.approx(r["dot"], rel=0.1)
     assert set(r["agreement"]) == set(experiments.COLLISION_MODES)
+    for mode in ("same WHT", "shared signs"):
+        assert r["agreement"][mode] > 0.9
+    assert r["agreement"]["per-vector signs"] < 0.5
+    for mode in experiments.COLLISION_MODES:                       # decoded first: all fine
+        assert r["dot_decoded"][mode] == pytest.approx(r["dot"], rel=0.1)
+    # a query can be scored in the rotated frame only when the frames agree
+    for mode in ("same WHT", "shared signs"):
+        assert r["dot_rotated"][mode] == pytest.approx(r["dot_decoded"][mode], rel=1e-12)
+    assert abs(r["dot_rotated"]["per-vector signs"]) < 0.1 * r["dot"]
+
+
+def test_collision_decoding_undoes_each_rotation_and_errors_do_not_depend_on_the_mode():
+    a = make_kv_vectors(1, 64, seed=0)[0].astype(np.float64)
+    b = a + 0.3 * np.random.default_rng(1).standard_normal(64)
+    r = experiments.compute_collision(a, b, bits=8, seed=3, n_draws=50)     # 8 bits: nearly lossless
+    for mode in experiments.COLLISION_MODES:
+        assert r["error"][mode] < 0.01
+        assert r["dot_decoded"][mode] == pytest.approx(r["dot"], rel=1e-3)
+    r = experiments.compute_collision(a, b, bits=2, seed=3, n_draws=300)
+    errors = np.array(list(r["error"].values()))
+    assert np.ptp(errors) < 0.1 * errors.mean()
+    shared_rh = RandomizedHadamard(64, seed=0)
+    assert shared_rh.forward(a) @ shared_rh.forward(b) == pytest.approx(a @ b)   # why one frame can score
 
 
 def test_pad_to_power_of_two():
@@ -134,28 +150,53 @@ def test_pad_to_power_of_two():
     assert experiments.pad_to_power_of_two(np.ones((2, 5))).shape == (2, 8)
 
 
-def test_sign_flip_app_builds_and_reacts():
+def test_sign_flip_app_redraws_what_its_controls_select(shown_figures, capsys):
     app = lesson_app.sign_flip_app()
     (name, bits, seed), transform = app.children[0].children, app.children[1]
+    fig = shown_figures.last
     first = app.shown["result"]
     assert (first.input_name, first.transform, first.bits) == ("constant", "H", 2)
-    assert first.max_over_mean == pytest.approx(64.0)                 # a fixed H makes a spike
+    np.testing.assert_allclose(bar_heights(fig.axes[0]), fwht(experiments.sign_demo_input("constant", 64)))
+    assert "max/mean 64.0" in texts(fig)                                  # a fixed H makes a spike
     transform.value = "D2 H D1"
-    assert app.shown["result"].max_over_mean < 10                     # the signs spread it
+    fig = shown_figures.last
+    shown = app.shown["result"]
+    np.testing.assert_allclose(bar_heights(fig.axes[0]), shown.y)
+    np.testing.assert_allclose(shown.y, RandomizedHadamard(64, seed=0).forward(shown.x), atol=1e-12)
+    assert shown.max_over_mean < 10                                       # the signs spread it
     name.value = "e_1"
     bits.value = 3
     seed.value = 4
+    fig = shown_figures.last
+    np.testing.assert_allclose(np.abs(bar_heights(fig.axes[0])), 1 / 8, rtol=1e-12)
+    levels = sorted({line.get_ydata()[0] for line in fig.axes[0].get_lines()})
+    np.testing.assert_allclose(levels, lloyd_max_codebook(3, 64).centroids / 8)   # 8 dashed 3-bit levels
+    assert "'e_1'" in texts(fig) and "3-bit levels" in texts(fig)
+    out = capsys.readouterr().out.strip().splitlines()[-1]
     shown = app.shown["result"]
-    assert (shown.input_name, shown.transform, shown.bits, shown.seed) == ("e_1", "D2 H D1", 3, 4)
-    np.testing.assert_allclose(np.abs(shown.y), 1 / 8, rtol=1e-12)
-    assert shown.mse == pytest.approx(shown.mean_mse)                 # e_1: the same error every draw
+    assert f"error of this draw {shown.mse:.4f}, mean over 200 draws {shown.mean_mse:.4f}" in out
+    assert shown.mse == pytest.approx(shown.mean_mse)                      # e_1: the same error every draw
 
 
-def test_lesson_06_draw_functions_run():
-    figures.draw_sign_bars(None, experiments.compute_sign_demo("KV vector", "D2 H D1", bits=2, n_draws=10))
-    figures.draw_sign_histogram(None, experiments.sign_transform(experiments.sign_demo_input("constant", 64), "H D", 0, 50), 64,
-                              label="H D")
-    figures.draw_collision(None, experiments.compute_collision([10, 2, 1], [9, 3, 1], n_draws=10))
+def test_lesson_06_figures_show_their_data():
+    demo = experiments.compute_sign_demo("KV vector", "D2 H D1", bits=2, n_draws=10)
+    ax = figures.draw_sign_bars(None, demo)
+    np.testing.assert_allclose(bar_heights(ax), demo.y)
+    samples = experiments.sign_transform(experiments.sign_demo_input("random", 64), "H D", 0, 200)
+    ax = figures.draw_sign_histogram(None, samples, 64, label="H D")
+    (polygon,) = ax.patches                                                  # a "stepfilled" histogram
+    px, py = polygon.get_xy().T
+    area = 0.5 * abs(np.dot(px, np.roll(py, 1)) - np.dot(py, np.roll(px, 1)))   # shoelace formula
+    assert area == pytest.approx(1.0, abs=1e-6)                              # a density
+    grid, pdf = line_data(ax)[0]
+    np.testing.assert_allclose(pdf, unit_coordinate_pdf(grid, 64))
+    r = experiments.compute_collision([10, 2, 1], [9, 3, 1], n_draws=10)
+    axes = figures.draw_collision(None, r)
+    for ax, mode in zip(axes, experiments.COLLISION_MODES):
+        ya, yb = r["rotated"][mode]
+        np.testing.assert_allclose(bar_heights(ax), np.concatenate([ya, yb]))
+        ca, cb = r["codes"][mode]
+        assert [t.get_text() for t in ax.texts] == [f"{p}|{q}" for p, q in zip(ca, cb)]
 
 
 def test_spike_preimage():
@@ -164,36 +205,44 @@ def test_spike_preimage():
     assert_fails(checks.check_spike_preimage, lambda d: np.ones(d), hint="length")
 
 
-def test_rht_forward():
-    assert_passes(checks.check_rht_forward, lambda x, s1, s2: s2 * fwht(s1 * x))
-    assert_fails(checks.check_rht_forward, lambda x, s1, s2: s1 * fwht(s2 * x), hint="before")
-    assert_fails(checks.check_rht_forward, lambda x, s1, s2: fwht(s1 * x), hint="second flip")
-    assert_fails(checks.check_rht_forward,
-                 lambda x, s1, s2: s2 * fwht(s1 * x, normalize=False), hint="orthonormal")
+def law_ok(k):
+    m = np.arange(k + 1)
+    return (2 * m - k) / math.sqrt(k), stats.binom.pmf(m, k, 0.5)
 
 
-def test_rht_inverse():
-    assert_passes(checks.check_rht_inverse, lambda y, s1, s2: s1 * fwht(s2 * y))
-    assert_fails(checks.check_rht_inverse, lambda y, s1, s2: s2 * fwht(s1 * y),
-                 hint="reverse order")
+def test_hd_coordinate_law():
+    assert_passes(checks.check_hd_coordinate_law, law_ok)
+    assert_fails(checks.check_hd_coordinate_law, lambda k: (law_ok(k)[0] * math.sqrt(k), law_ok(k)[1]),
+                 hint="+-1/sqrt(k)")
+    assert_fails(checks.check_hd_coordinate_law, lambda k: (law_ok(k)[0], np.full(k + 1, 1 / (k + 1))),
+                 hint="not equally likely")
+    assert_fails(checks.check_hd_coordinate_law, lambda k: (law_ok(k)[0][::-1], law_ok(k)[1]),
+                 hint="sort")
+    assert_fails(checks.check_hd_coordinate_law, lambda k: law_ok(k)[0], hint="return values, probabilities")
 
 
-def flips_ok(x, bits, seed):
-    d = x.shape[-1]
-    rh = RandomizedHadamard(d, seed=seed)
-    cb = lloyd_max_codebook(bits, d)
-    u = x / np.linalg.norm(x, axis=-1, keepdims=True)
-    t1 = math.sqrt(d) * fwht(rh.signs1 * u)
-    t2 = rh.signs2 * t1
-    return tuple(np.mean((t - cb.dequantize(cb.quantize(t))) ** 2) for t in (t1, t2))
+def kurtosis_ok(x):
+    u = x / np.linalg.norm(x)
+    return 3 - 2 * np.sum(u ** 4)
 
 
-def test_second_flip():
-    assert_passes(checks.check_second_flip, flips_ok)
+def test_hd_kurtosis():
+    assert_passes(checks.check_hd_kurtosis, kurtosis_ok)
+    assert_fails(checks.check_hd_kurtosis, lambda x: 3 - 2 * np.sum(x ** 4), hint="length of x")
+    assert_fails(checks.check_hd_kurtosis, lambda x: 3.0, hint="Gaussian")
+    assert_fails(checks.check_hd_kurtosis, lambda x: 3 * x.size / (x.size + 2), hint="random rotation")
 
-    def unscaled(x, bits, seed):
-        return tuple(m / x.shape[-1] for m in flips_ok(x, bits, seed))
+    def sampled(x):
+        s = 1 - 2 * np.random.default_rng(0).integers(0, 2, size=(20_000, x.size))
+        t = fwht(s * (x / np.linalg.norm(x)))[:, 0]
+        return np.mean(t ** 4) / np.mean(t ** 2) ** 2
 
-    assert_fails(checks.check_second_flip, unscaled, hint="sqrt(d)")
-    assert_fails(checks.check_second_flip, lambda x, b, s: flips_ok(x, b, s)[0],
-                 hint="return mse_one, mse_two")
+    verdict = checks.check_hd_kurtosis(sampled)
+    assert not verdict and "estimate" in verdict.hint
+    assert "u ** 4" not in verdict.message and "sum(u" not in verdict.message    # a hint, not the formula
+
+
+def test_spike_preimage_hints_do_not_give_the_answer():
+    for wrong in (lambda d: np.eye(d)[0], lambda d: np.eye(d)[1]):
+        verdict = checks.check_spike_preimage(wrong)
+        assert not verdict and "fwht(np.eye" not in verdict.message and "H e_k" not in verdict.message

@@ -16,7 +16,7 @@ from turboquant_lab.validation import as_float_array, check_dim, check_power_of_
 from turboquant_lab.walsh_hadamard import fwht, hadamard
 
 __all__ = [
-    "SIGN_INPUTS", "SIGN_TRANSFORMS", "HADAMARD_ROW", "sign_demo_input", "sign_transform", "hd_blocks",
+    "SIGN_INPUTS", "SIGN_TRANSFORMS", "HADAMARD_ROW", "sign_demo_input", "sign_transform",
     "quantization_error", "SignDemo", "compute_sign_demo", "COLLISION_MODES", "pad_to_power_of_two",
     "compute_collision",
 ]
@@ -69,6 +69,10 @@ def sign_transform(x, transform, seed=0, n_draws=None):
     transform : {"H", "H D", "D2 H D1", "dense Haar"}
         ``fwht(x)``; ``fwht(s1 * x)``; ``s2 * fwht(s1 * x)``; ``Q @ x`` with a
         Haar-random orthogonal ``Q``. ``fwht`` is the orthonormal transform.
+        For one vector ``x`` (shape ``(d,)``) "dense Haar" draws ``Q x``
+        directly: it is a uniformly random vector of length ``||x||``
+        (``||x|| g / ||g||`` with ``g`` Gaussian; lesson 04, section 2), which
+        costs no QR factorisation. A batch shares one ``Q`` per draw (QR).
     seed : int or numpy.random.Generator
         Draw ``k`` takes ``s1`` then ``s2`` from one generator, so "H D" and
         "D2 H D1" with the same seed share ``D1``, and the first "D2 H D1"
@@ -88,6 +92,9 @@ def sign_transform(x, transform, seed=0, n_draws=None):
     rng = make_rng(seed)
     if transform == "H":
         y = np.broadcast_to(fwht(x), (n,) + x.shape).copy()
+    elif transform == "dense Haar" and x.ndim == 1:
+        g = rng.standard_normal((n, d))
+        y = np.linalg.norm(x) * g / np.linalg.norm(g, axis=1, keepdims=True)
     elif transform == "dense Haar":
         y = np.stack([x @ random_orthogonal(d, rng).T for _ in range(n)])
     else:
@@ -109,25 +116,6 @@ def _sign_draws(rng, n, k, d):
     times faster; the tests check it against ``RandomizedHadamard``.
     """
     return (1 - 2 * rng.integers(0, 2, size=(n, k, d))).astype(np.float64)
-
-
-def hd_blocks(x, n_blocks, seed=0, n_draws=None):
-    """``(H D_k) ... (H D_1) x``: ``n_blocks`` sign-flip + WHT blocks in a row, fresh signs each.
-
-    Same shapes and seeding as :func:`sign_transform` (block 1 uses the same
-    ``D1`` as ``sign_transform(x, "H D", seed)``).
-    """
-    x = np.asarray(as_float_array(x, "x"), dtype=np.float64)
-    d = check_power_of_two(x.shape[-1], "d")
-    n_blocks = check_dim(n_blocks, "n_blocks")
-    n = 1 if n_draws is None else check_dim(n_draws, "n_draws")
-    rng = make_rng(seed)
-    signs = _sign_draws(rng, n, max(n_blocks, 2), d)            # (n, blocks, d)
-    y = np.broadcast_to(x, (n,) + x.shape)
-    shape = (n,) + (1,) * (x.ndim - 1) + (d,)
-    for b in range(n_blocks):
-        y = fwht(signs[:, b].reshape(shape) * y)
-    return y[0] if n_draws is None else y
 
 
 def quantization_error(y, bits):
@@ -219,22 +207,31 @@ def compute_collision(a, b, bits=2, seed=0, n_draws=1000):
     """The essay's collision demo, measured: codes of two similar vectors under three rotations.
 
     Each vector is padded to a power of two ``d``, scaled to unit length (its
-    norm is stored apart, as TurboQuant does), rotated, and quantized with
-    ``lloyd_max_codebook(bits, d)``. Modes: ``"same WHT"`` (``H`` for both),
-    ``"shared signs"`` (one ``D2 H D1`` for both, as a real system uses),
-    ``"per-vector signs"`` (each vector its own ``D2 H D1``: the essay's
+    norm is kept apart, as TurboQuant does), rotated, quantized with
+    ``lloyd_max_codebook(bits, d)``, and **decoded**: dequantized, rotated back
+    with its own rotation and scaled by its norm. Modes: ``"same WHT"`` (``H``
+    for both), ``"shared signs"`` (one ``D2 H D1`` for both, as a real system
+    uses), ``"per-vector signs"`` (each vector its own ``D2 H D1``: the essay's
     "scrambled by different random signs").
 
     Returns
     -------
-    dict with ``d``, ``a``, ``b`` (padded), ``distance`` (``||a - b||``),
-    and per mode: ``rotated[mode] = (ya, yb)`` and ``codes[mode] = (ca, cb)``
-    for the draw ``seed``, ``rotated_distance[mode]`` (``||R a - R b||`` of that
-    draw, unit vectors times their norms), ``agreement[mode]``: the
-    fraction of coordinates whose codes agree, and ``dot_estimate[mode]``: the
-    dot product of the two *dequantized rotated* vectors (times their norms),
-    what a search or attention score computes from the codes, both averaged
-    over ``n_draws`` draws; ``dot`` is the true ``a . b``.
+    dict with ``d``, ``a``, ``b`` (padded), ``bits``, ``dot`` (the true ``a . b``),
+    and per mode:
+
+    - ``rotated[mode] = (ya, yb)`` and ``codes[mode] = (ca, cb)``: the draw
+      ``seed`` (unit vectors, each in its own rotated frame);
+    - ``agreement[mode]``: the fraction of coordinates whose codes agree;
+    - ``dot_decoded[mode]``: ``a_hat . b_hat`` of the decoded vectors, in the
+      original frame (what attention needs);
+    - ``dot_rotated[mode]``: the dot product of the dequantized vectors taken
+      in the rotated frame, times the norms. With one shared rotation it equals
+      ``dot_decoded`` (a rotation keeps dot products), so a query rotated once
+      can be scored against every stored key; with per-vector signs the two
+      vectors live in different frames and this number means nothing;
+    - ``error[mode]``: ``(||a - a_hat|| / ||a|| + ||b - b_hat|| / ||b||) / 2``.
+
+    All but the first item are averaged over ``n_draws`` draws.
     """
     a, b = pad_to_power_of_two(a), pad_to_power_of_two(b)
     if a.shape != b.shape or a.ndim != 1:
@@ -243,22 +240,26 @@ def compute_collision(a, b, bits=2, seed=0, n_draws=1000):
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     cb = lloyd_max_codebook(bits, d)
     rng = make_rng(seed)
-    out = {"d": d, "a": a, "b": b, "bits": int(bits), "distance": float(np.linalg.norm(a - b)),
-           "dot": float(a @ b), "rotated": {}, "codes": {}, "rotated_distance": {},
-           "agreement": {}, "dot_estimate": {}}
-    units = np.stack([a / na, b / nb])                            # (2, d)
+    out = {"d": d, "a": a, "b": b, "bits": int(bits), "dot": float(a @ b), "rotated": {}, "codes": {},
+           "agreement": {}, "dot_decoded": {}, "dot_rotated": {}, "error": {}}
     for mode in COLLISION_MODES:
-        kind = "H" if mode == "same WHT" else "D2 H D1"
-        if mode == "per-vector signs":
-            ya = sign_transform(units[0], kind, seed=rng, n_draws=n_draws)
-            yb = sign_transform(units[1], kind, seed=rng, n_draws=n_draws)
-        else:                                                     # one rotation for both
-            ya, yb = np.moveaxis(sign_transform(units, kind, seed=rng, n_draws=n_draws), 1, 0)
-        ca, cb_ = cb.quantize(np.sqrt(d) * ya), cb.quantize(np.sqrt(d) * yb)
-        out["rotated"][mode] = (ya[0], yb[0])
-        out["codes"][mode] = (ca[0], cb_[0])
-        out["rotated_distance"][mode] = float(np.linalg.norm(na * ya[0] - nb * yb[0]))
-        out["agreement"][mode] = float(np.mean(ca == cb_))
-        dots = np.sum(cb.dequantize(ca) * cb.dequantize(cb_), axis=-1) / d
-        out["dot_estimate"][mode] = float(na * nb * np.mean(dots))
+        if mode == "same WHT":
+            signs = np.ones((n_draws, 2, 2, d))                      # (draw, vector, s1/s2, d)
+        else:
+            signs = _sign_draws(rng, n_draws, 4, d).reshape(n_draws, 2, 2, d)
+            if mode == "shared signs":
+                signs[:, 1] = signs[:, 0]                            # B uses A's rotation
+        s1, s2 = signs[:, :, 0], signs[:, :, 1]                      # (draw, vector, d)
+        units = np.stack([a / na, b / nb])                           # (vector, d)
+        y = s2 * fwht(s1 * units)                                    # D2 H D1, each vector its own
+        codes = cb.quantize(np.sqrt(d) * y)
+        y_hat = cb.dequantize(codes) / np.sqrt(d)
+        decoded = np.array([na, nb])[:, None] * s1 * fwht(s2 * y_hat)  # undo D2, H, D1; scale back
+        out["rotated"][mode] = (y[0, 0], y[0, 1])
+        out["codes"][mode] = (codes[0, 0], codes[0, 1])
+        out["agreement"][mode] = float(np.mean(codes[:, 0] == codes[:, 1]))
+        out["dot_decoded"][mode] = float(np.mean(np.sum(decoded[:, 0] * decoded[:, 1], axis=-1)))
+        out["dot_rotated"][mode] = float(na * nb * np.mean(np.sum(y_hat[:, 0] * y_hat[:, 1], axis=-1)))
+        errors = np.linalg.norm(decoded - np.stack([a, b]), axis=-1) / np.array([na, nb])
+        out["error"][mode] = float(np.mean(errors))
     return out

@@ -78,6 +78,7 @@ def draw_collision(axes, result, labels=("A (Ravi)", "B (Priya)")):
     """One panel per mode of ``compute_collision``: rotated A and B side by side, codes on top.
 
     Above each pair of bars: ``code of A | code of B``, red where they differ.
+    With per-vector signs A and B are each shown in their own rotated frame.
     """
     modes = list(result["rotated"])
     if axes is None:
@@ -94,7 +95,8 @@ def draw_collision(axes, result, labels=("A (Ravi)", "B (Priya)")):
             ax.text(i, top, f"{ca[i]}|{cb[i]}", ha="center", va="bottom", fontsize=8,
                     color="black" if ca[i] == cb[i] else OUTLIER_COLOR)
         same = int(np.sum(ca == cb))
-        ax.set_title(f"{mode}: {same}/{d} codes agree", fontsize=10)
+        frames = " (A, B in two frames)" if mode == "per-vector signs" else ""
+        ax.set_title(f"{mode}: {same}/{d} codes agree{frames}", fontsize=10)
         ax.set_xticks(idx)
         ax.set_xlabel("coordinate index")
         ax.axhline(0, color="black", lw=0.5)
