@@ -108,7 +108,7 @@ def test_draw_functions_lesson_04_show_the_data_they_are_given():
     h = experiments.compute_coordinate_histogram(128, n=1000)
     ax = figures.draw_coordinate_histogram(None, h)
     assert len(ax.patches) == 60
-    (gx, gy), (ex, ey) = line_data(ax)
+    (gx, gy), (_, ey) = line_data(ax)
     np.testing.assert_array_equal(gx, h.grid)
     np.testing.assert_array_equal(gy, h.gaussian_pdf)
     np.testing.assert_array_equal(ey, h.exact_pdf)

@@ -5,9 +5,9 @@ import math
 
 import numpy as np
 
-from .._checking import Failure, allclose, as_array, call_learner, checker, expect, seeded_rng
-
 from turboquant_lab import walsh_hadamard
+
+from .._checking import Failure, allclose, as_array, call_learner, checker, expect, seeded_rng
 
 __all__ = ["check_butterfly_stage", "check_fwht", "check_fwht_inplace", "check_kron_fwht"]
 

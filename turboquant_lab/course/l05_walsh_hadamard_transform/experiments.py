@@ -13,7 +13,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from turboquant_lab.validation import as_float_array, check_power_of_two
-from turboquant_lab.walsh_hadamard import fwht, hadamard
+from turboquant_lab.walsh_hadamard import hadamard
 
 __all__ = [
     "butterfly_pairs", "ButterflyState", "compute_butterfly", "butterfly_caption", "ButterflyStepper",
@@ -254,6 +254,7 @@ def time_transforms(transforms, dims, batch=None, repeat=5, seed=0, threads=1, d
 
     Examples
     --------
+    >>> from turboquant_lab.walsh_hadamard import fwht
     >>> t = time_transforms({"fwht": fwht}, [8, 16], repeat=1)
     >>> sorted(t["seconds"]), t["max_abs_diff"] < 1e-12
     (['dense', 'fwht'], True)

@@ -8,7 +8,15 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
-from .._ui import LEVEL_COLOR, MINUS_COLOR, NORMAL_COLOR, OUTLIER_COLOR, PLUS_COLOR, ROTATED_COLOR, axes_or_new
+from .._ui import (
+    LEVEL_COLOR,
+    MINUS_COLOR,
+    NORMAL_COLOR,
+    OUTLIER_COLOR,
+    PLUS_COLOR,
+    ROTATED_COLOR,
+    axes_or_new,
+)
 
 __all__ = ["draw_butterfly", "draw_hadamard_grid", "draw_scaling", "OUTLIER_COLOR", "ROTATED_COLOR"]
 
