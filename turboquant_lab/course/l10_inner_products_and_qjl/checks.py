@@ -5,19 +5,14 @@ import math
 
 import numpy as np
 
-from turboquant_lab import data, metrics, qjl, turboquant
+from turboquant_lab import codebooks, data, metrics, qjl, softmax_attention, turboquant
 
 from .._checking import Failure, allclose, as_array, as_number, call_learner, checker, expect, seeded_rng
 
 __all__ = [
     "check_attention_weights", "check_kl_divergence",
-    "check_inner_product_ratio", "check_qjl_estimate",
+    "check_inner_product_ratio", "check_qjl_estimate", "check_rmse_ratio",
 ]
-
-
-
-
-from turboquant_lab import softmax_attention
 
 
 def _softmax_rows(z):
@@ -66,8 +61,8 @@ def check_attention_weights(attention_weights):
                               "each query gets its own softmax: sum over the last axis with "
                               "keepdims=True, not over the whole array."))
         expect(got, expected, case, rtol=1e-6, atol=1e-12, what="weights", detectors=detectors,
-                hint="z = q @ K.T / sqrt(d); z -= z.max(axis=-1, keepdims=True); "
-                     "w = np.exp(z); return w / w.sum(axis=-1, keepdims=True).")
+                hint="the scores q @ K.T, divided by sqrt(d), shifted by each query's largest "
+                     "score, exponentiated, and normalised over the keys (the last axis).")
     return ("Matches tql.softmax(q @ K.T / sqrt(d)) for one query and a batch of queries, and "
             "stays finite when the scores are in the thousands.")
 
@@ -115,7 +110,8 @@ def check_kl_divergence(kl_divergence):
                  not allclose(expected, 0.0), "sum the terms over the keys, don't average them."),
             ]
         expect(got, expected, case, rtol=1e-6, atol=1e-12, what="KL", detectors=detectors,
-                hint="np.sum(np.where(p > 0, p * np.log(p / p_hat), 0.0), axis=-1).")
+                hint="sum the terms p_j log(p_j / p_hat_j) over the last axis only, with the "
+                     "natural log, and count the terms where p_j = 0 as 0.")
     return ("Matches sum p log(p / p_hat) over the last axis for single and batched weights, "
             "is 0 for equal weights and handles weights of 0.")
 
@@ -151,8 +147,9 @@ def check_inner_product_ratio(inner_product_ratio):
              "shrink."),
             (float(np.sum(x_hat * x) / np.sum(x * x)), "use the queries y: <y, x_hat> against "
                                                        "<y, x>."),
-        ], hint="tq = tql.TurboQuantMSE(d, bits, seed=seed); x_hat = tq.decode(tq.encode(x)); "
-                "return np.sum(x_hat * y) / np.sum(x * y).")
+        ], hint="decode what tql.TurboQuantMSE(d, bits, seed=seed) encodes from x, then divide "
+                "the sum of the estimated inner products <y_i, x_hat_i> by the sum of the true "
+                "ones.")
     return ("Matches sum <y, x_hat> / sum <y, x> with tql.TurboQuantMSE for 1 to 4 bits and "
             "d = 32 to 128.")
 
@@ -201,8 +198,9 @@ def check_qjl_estimate(qjl_estimate):
              "only the stored vector is reduced to signs: keep the query side S y exact."),
             (math.sqrt(math.pi / 2) / m * norm * dots / np.linalg.norm(y),
              "use y as it is, not y / ||y||."),
-        ], hint="z = np.sign(r @ S.T) (one row of signs per vector); return "
-                "np.sqrt(np.pi / 2) / S.shape[0] * np.linalg.norm(r, axis=-1) * (z @ (S @ y)).")
+        ], hint="check each factor of the formula: one sign per sketch row for every vector "
+                "r_j (the signs of S r_j), the exact projection S y of the query, their inner "
+                "product, the norm ||r_j||, and the scale sqrt(pi/2) / m with m = S.shape[0].")
     # the library's plain QJL sketch (bits = 1: no MSE stage, r = x; norms stored as float16)
     d = 64
     prod = qjl.TurboQuantProd(d, 1, seed=5)
@@ -220,3 +218,51 @@ def check_qjl_estimate(qjl_estimate):
                             "(with ||r|| rounded to float16): see its Notes.")
     return ("Matches sqrt(pi/2) / m * ||r|| * <sign(S r), S y> for square and tall sketch "
             "matrices, and tql.TurboQuantProd(d, bits=1).inner_product up to its float16 norms.")
+
+
+def _rmse_ratio_ref(bits, d, orthogonal_term=False):
+    """sqrt(pi/2 * D(b-1) / D(b)), D(0) = 1 (no MSE stage at 1 bit); optionally pi/2 - 1/d."""
+    dist = lambda b: 1.0 if b == 0 else codebooks.lloyd_max_codebook(b, d).mse  # noqa: E731
+    factor = math.pi / 2 - (1.0 / d if orthogonal_term else 0.0)
+    return math.sqrt(factor * dist(bits - 1) / dist(bits))
+
+
+@checker("predicted_rmse_ratio")
+def check_rmse_ratio(predicted_rmse_ratio):
+    """Check ``predicted_rmse_ratio(bits, d)``: prod over MSE score RMSE for a query orthogonal to the key.
+
+    Accepts ``sqrt(pi/2 D(b-1) / D(b))`` and the slightly finer ``sqrt((pi/2 - 1/d) D(b-1) / D(b))``
+    (``D(0) = 1``; ``D(b)`` the exact-law or the Gaussian codebook's MSE): within 2%.
+    """
+    for bits, d in [(2, 128), (3, 128), (4, 128), (1, 128), (2, 32), (4, 32), (3, 64)]:
+        case = f"bits = {bits}, d = {d}"
+        expected = _rmse_ratio_ref(bits, d)
+        try:
+            got = as_number(call_learner(predicted_rmse_ratio, bits, d, case=case), case)
+        except Failure as failure:
+            if bits == 1 and "raised" in failure.problem:
+                failure.hint = ("at 1 bit the prod quantizer has no MSE stage: its residual is x "
+                                "itself, so use a distortion of 1 for the missing 0-bit stage "
+                                "(there is no 0-bit codebook).")
+            raise
+        D = lambda b: 1.0 if b == 0 else codebooks.lloyd_max_codebook(b, d).mse  # noqa: E731
+        expect(got, expected, case, rtol=0.02, atol=0, what="ratio", detectors=[
+            (expected ** 2, "that is the ratio of the mean squared errors; the question is about "
+                            "the RMSE: take the square root."),
+            (math.sqrt(D(bits - 1) / D(bits)), "the sign sketch's variance carries a factor "
+                                               "pi/2 (section 2's variance formula): a sign keeps "
+                                               "less than the projection it replaces."),
+            (math.sqrt(math.pi / 2), "both estimators are not at the same distortion: the prod "
+                                     "quantizer's MSE stage has one bit fewer, so its residual's "
+                                     "energy is that of the (b-1)-bit codebook."),
+            (1 / expected, "it is prod over MSE: the prod quantizer is the noisier one."),
+            (math.sqrt(math.pi / 2 * D(bits) / D(bits + 1)) if bits < 8 else -1,
+             "off by one bit: at b total bits the MSE quantizer uses b bits, the prod "
+             "quantizer's MSE stage b - 1."),
+        ], hint="for a unit query y orthogonal to a unit key x: the MSE estimate's error "
+                "<y, x_hat - x> has variance about the error energy D(b) spread evenly over d "
+                "directions; the prod estimate's error is the QJL noise of section 2 with "
+                "||r||^2 = the (b-1)-bit distortion (1 when there is no MSE stage). Compare the "
+                "two, then take the square root.")
+    return ("Matches sqrt(pi/2 D(b-1) / D(b)) (with D(0) = 1) within 2% for 1 to 4 bits and "
+            "d = 32 to 128.")

@@ -16,7 +16,8 @@ from turboquant_lab.softmax_attention import attention_fidelity, softmax
 from turboquant_lab.turboquant import TurboQuantMSE
 
 __all__ = [
-    "correlated_pairs", "InnerProductStats", "compute_inner_product_stats", "AttentionDemo",
+    "correlated_pairs", "InnerProductStats", "inner_product_errors", "summarize_inner_products",
+    "compute_inner_product_stats", "AttentionDemo",
     "attention_demo_data", "compute_attention_demo", "verdict_mse_vs_prod",
 ]
 
@@ -75,51 +76,92 @@ class InnerProductStats:
     paper_bound: np.ndarray
 
 
-def compute_inner_product_stats(bits=(1, 2, 3, 4), d=128, n_quantizers=40, pairs_per_quantizer=250,
-                                seed=0) -> InnerProductStats:
-    """Estimate ``<x, y>`` for unit pairs with ``TurboQuantMSE(d, b)`` and ``TurboQuantProd(d, b)``.
+def inner_product_errors(bits, d=128, n_quantizers=40, pairs_per_quantizer=250, rng=None):
+    """``<x, y>`` and the errors of both estimates, one row per quantizer (lesson 10, section 3).
 
-    Each bit width uses ``n_quantizers`` quantizers (seeds ``0, 1, ...``: the
-    randomness the theorems average over) and ``pairs_per_quantizer`` fresh
-    pairs from :func:`correlated_pairs` for each. The MSE estimate is
-    ``<x_hat, y>``; the prod estimate is ``TurboQuantProd.inner_product``.
+    Quantizer ``s`` (``s = 0 .. n_quantizers - 1``) is ``TurboQuantMSE(d, bits, seed=s)``
+    and ``TurboQuantProd(d, bits, seed=s)``; it estimates ``pairs_per_quantizer``
+    fresh pairs from :func:`correlated_pairs` (drawn from ``rng``). The MSE estimate is
+    ``<x_hat, y>``, the prod estimate ``TurboQuantProd.inner_product`` of key ``x_i``
+    and query ``y_i``.
+
+    Returns
+    -------
+    exact, err_mse, err_prod : (n_quantizers, pairs_per_quantizer) ndarrays
+        ``<x, y>``, and ``estimate - <x, y>`` for each estimator.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    exact, err_mse, err_prod = [], [], []
+    for s in range(n_quantizers):
+        x, y = correlated_pairs(pairs_per_quantizer, d, rng)
+        mse, prod = TurboQuantMSE(d, int(bits), seed=s), TurboQuantProd(d, int(bits), seed=s)
+        ip = np.sum(x * y, axis=1)
+        err_mse.append(np.sum(mse.decode(mse.encode(x)) * y, axis=1) - ip)
+        err_prod.append(np.einsum("ii->i", prod.inner_product(prod.encode(x), y)) - ip)
+        exact.append(ip)
+    return np.array(exact), np.array(err_mse), np.array(err_prod)
+
+
+def summarize_inner_products(d, errors) -> InnerProductStats:
+    """Bias, standard errors and squared errors from :func:`inner_product_errors` results.
+
+    Parameters
+    ----------
+    d : int
+    errors : dict
+        ``{bits: (exact, err_mse, err_prod)}``, each array of shape
+        ``(n_quantizers, pairs)`` as :func:`inner_product_errors` returns them.
 
     Returns
     -------
     InnerProductStats
+        ``*_ratio = mean(exact + err) / mean(exact)``; ``*_bias = mean(err)``;
+        ``*_bias_se`` = standard deviation of the per-quantizer mean errors over
+        ``sqrt(n_quantizers)``; ``*_sq_error = mean(err**2)``; the bounds from
+        :class:`~turboquant_lab.qjl.TurboQuantProd`.
     """
-    bits = np.asarray(list(bits), dtype=int)
-    rng = np.random.default_rng(seed)
+    bits = np.array(sorted(errors), dtype=int)
     cols = {k: [] for k in ("mse_ratio", "prod_ratio", "one_minus_D", "mse_bias", "prod_bias",
                             "mse_bias_se", "prod_bias_se", "mse_sq_error", "prod_sq_error",
                             "prod_variance_bound", "paper_bound")}
+    n_pairs = 0
     for b in bits:
-        e_mse, e_prod, exact, m_mse, m_prod = [], [], [], [], []
-        for s in range(n_quantizers):
-            x, y = correlated_pairs(pairs_per_quantizer, d, rng)
-            mse, prod = TurboQuantMSE(d, int(b), seed=s), TurboQuantProd(d, int(b), seed=s)
-            ex = np.sum(x * y, axis=1)
-            est_mse = np.sum(mse.decode(mse.encode(x)) * y, axis=1)
-            est_prod = np.einsum("ii->i", prod.inner_product(prod.encode(x), y))
-            e_mse.append(est_mse - ex)
-            e_prod.append(est_prod - ex)
-            exact.append(ex)
-            m_mse.append(np.mean(est_mse - ex))
-            m_prod.append(np.mean(est_prod - ex))
-        e_mse, e_prod, exact = map(np.concatenate, (e_mse, e_prod, exact))
-        cols["mse_ratio"].append(np.mean(exact + e_mse) / np.mean(exact))
-        cols["prod_ratio"].append(np.mean(exact + e_prod) / np.mean(exact))
-        cols["one_minus_D"].append(1.0 - mse.expected_mse)
-        cols["mse_bias"].append(np.mean(e_mse))
-        cols["prod_bias"].append(np.mean(e_prod))
-        cols["mse_bias_se"].append(np.std(m_mse, ddof=1) / np.sqrt(n_quantizers))
-        cols["prod_bias_se"].append(np.std(m_prod, ddof=1) / np.sqrt(n_quantizers))
-        cols["mse_sq_error"].append(np.mean(e_mse ** 2))
-        cols["prod_sq_error"].append(np.mean(e_prod ** 2))
+        exact, e_mse, e_prod = (np.asarray(a, dtype=np.float64) for a in errors[b])
+        n_pairs, prod = exact.size, TurboQuantProd(d, int(b))
+        for name, e in (("mse", e_mse), ("prod", e_prod)):
+            cols[f"{name}_ratio"].append(np.mean(exact + e) / np.mean(exact))
+            cols[f"{name}_bias"].append(np.mean(e))
+            cols[f"{name}_bias_se"].append(np.std(e.mean(axis=1), ddof=1) / np.sqrt(len(e)))
+            cols[f"{name}_sq_error"].append(np.mean(e ** 2))
+        cols["one_minus_D"].append(1.0 - TurboQuantMSE(d, int(b)).expected_mse)
         cols["prod_variance_bound"].append(prod.variance_bound)
         cols["paper_bound"].append(prod.paper_bound)
-    return InnerProductStats(bits=bits, d=d, n_pairs=n_quantizers * pairs_per_quantizer,
+    return InnerProductStats(bits=bits, d=d, n_pairs=n_pairs,
                              **{k: np.array(v, dtype=float) for k, v in cols.items()})
+
+
+def compute_inner_product_stats(bits=(1, 2, 3, 4), d=128, n_quantizers=40, pairs_per_quantizer=250,
+                                seed=0) -> InnerProductStats:
+    """Estimate ``<x, y>`` for unit pairs with ``TurboQuantMSE(d, b)`` and ``TurboQuantProd(d, b)``.
+
+    :func:`inner_product_errors` for each bit width (one generator seeded with
+    ``seed`` draws the pairs of all of them, in order), then
+    :func:`summarize_inner_products`.
+
+    Returns
+    -------
+    InnerProductStats
+
+    Examples
+    --------
+    >>> s = compute_inner_product_stats(bits=(2,), d=32, n_quantizers=4, pairs_per_quantizer=50)
+    >>> s.n_pairs, bool(s.mse_ratio[0] < 1)
+    (200, True)
+    """
+    rng = np.random.default_rng(seed)
+    errors = {int(b): inner_product_errors(b, d, n_quantizers, pairs_per_quantizer, rng)
+              for b in bits}
+    return summarize_inner_products(d, errors)
 
 
 @dataclass
