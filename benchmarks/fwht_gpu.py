@@ -1,148 +1,155 @@
-"""Speed of the GPU kernels: the FWHT against a device copy and a matrix product, and
-TurboQuantMSE encode/decode against the NumPy path.
+"""Speed of the GPU kernels as a fraction of a device copy of the same bytes.
 
-For float32 batches of 256 MiB with d in {128, 1024, 4096}: the median time of
-the kernel (cupy.cuda.Event timing, after a warm-up), its bandwidth (one read
-and one write of the array), and its ratio to ``cupy.copyto`` of the same
-array measured in the same run; the same for ``tql.fwht`` (the kernel plus its
-NaN/Inf check), a CuPy matrix product with H and, where PyTorch with CUDA is
-installed, ``torch.matmul`` with H. The targets (at least 70% of the copy's
-bandwidth at every d, faster than the matrix product) are printed for
-information, never asserted. Then encode/decode throughput in vectors/s at
-d = 128: 2**20 vectors on the GPU, 2**16 through the NumPy path.
+For each d: the float32 FWHT, the float16 FWHT, the signed (randomized
+Hadamard) path, and TurboQuantMSE encode and decode at each bits. Every row
+times K back-to-back kernel launches between one pair of CUDA events, into
+outputs allocated beforehand (``CudaKernels`` with ``out=``; the status word is
+the discarded one, so nothing makes the host wait), and a device copy of the
+same number of bytes (read + write) timed the same way, in the same run. The
+fraction = copy time / kernel time: 100% means the kernel moves its bytes as
+fast as a copy. Lesson 09's model predicts the kernels are memory bound
+(``tools/sass_budget.py`` counts the instructions that the prediction needs).
 
     .venv/bin/python benchmarks/fwht_gpu.py
-    .venv/bin/python benchmarks/fwht_gpu.py --d 256 8192 --mib 64 --repeat 50
+    .venv/bin/python benchmarks/fwht_gpu.py --d 128 4096 --mib 64 --k 50 --bits 2 4
 
-Without a usable GPU (or without CuPy) it says so and exits 0.
+Prints the device name first. Without a usable GPU (or without CuPy) it says
+so and exits 0.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import numpy as np
 
 from turboquant_lab.backend import gpu_available
-from turboquant_lab.gpu import event_times
 
-TARGET_COPY_FRACTION = 0.70  # kernel bandwidth / copy bandwidth, from the issue
+TARGET_COPY_FRACTION = 0.70  # kernel bandwidth / copy bandwidth (information only)
 
 
-def fwht_table(ds, mib: float, repeat: int) -> list[tuple[int, float, float]]:
+def device_name() -> str:
+    """The current CUDA device's name, CuPy's version and the CUDA runtime's."""
     import cupy as cp
 
-    from turboquant_lab import gpu
-    from turboquant_lab.walsh_hadamard import fwht, hadamard
-
-    try:
-        import torch
-        has_torch = torch.cuda.is_available()
-    except Exception:  # not installed, or a torch build that cannot load its CUDA libraries
-        has_torch = False
-    kernels = gpu.CudaKernels()
-    print(f"float32, {mib:g} MiB per array, median of {repeat} calls (CUDA events);\n"
-          f"GB/s counts one read and one write; x copy = time / time of cupy.copyto\n")
-    header = f"{'d':>6}  {'what':<28} {'median ms':>10} {'GB/s':>8} {'x copy':>7} {'% copy BW':>9}"
-    print(header)
-    print("-" * len(header))
-    summary = []
-    for d in ds:
-        rows = int(mib * 2**20) // (4 * d)
-        x = cp.random.default_rng(0).standard_normal((rows, d), dtype=cp.float32)
-        out = cp.empty_like(x)
-        # correctness first: the kernel against NumPy on a few rows
-        ref = fwht(cp.asnumpy(x[:64]).astype(np.float64))
-        err = float(np.abs(cp.asnumpy(fwht(x[:64])) - ref).max() / np.abs(ref).max())
-        assert err < 1e-5, f"d={d}: relative error {err:.2e} against NumPy"
-        h = cp.asarray(hadamard(d, dtype=np.float32) / np.float32(np.sqrt(d)))
-        scale = np.float32(1 / np.sqrt(d))
-        calls = {
-            "cupy.copyto": lambda: cp.copyto(out, x),
-            "fwht kernel": lambda: kernels.fwht(x, scale),
-            "tql.fwht (kernel + NaN check)": lambda: fwht(x),
-            "cupy matmul x @ H": lambda: cp.matmul(x, h, out=out),
-        }
-        if has_torch:
-            xt = torch.from_dlpack(x)
-            ht = torch.from_dlpack(h)
-            ot = torch.from_dlpack(out)
-            calls["torch.matmul x @ H"] = lambda: torch.matmul(xt, ht, out=ot)
-        res = {name: float(np.median(event_times(f, repeat))) for name, f in calls.items()}
-        nbytes = 2 * x.nbytes
-        t_copy = res["cupy.copyto"]
-        for name, t in res.items():
-            print(f"{d:>6}  {name:<28} {t * 1e3:>10.3f} {nbytes / t / 1e9:>8.1f} "
-                  f"{t / t_copy:>7.2f} {100 * t_copy / t:>8.0f}%")
-        print()
-        matmuls = [t for name, t in res.items() if "matmul" in name]
-        summary.append((d, t_copy / res["fwht kernel"], min(matmuls) / res["fwht kernel"]))
-    if not has_torch:
-        print("(PyTorch with CUDA not found: no torch.matmul row)\n")
-    print("target check (information only, never asserted):")
-    for d, frac, vs_mm in summary:
-        ok = frac >= TARGET_COPY_FRACTION and vs_mm > 1
-        print(f"  d={d:<5} kernel at {100 * frac:.0f}% of the copy's bandwidth (target >= "
-              f"{100 * TARGET_COPY_FRACTION:.0f}%), {vs_mm:.1f}x faster than the best matmul "
-              f"(target > 1x): {'meets' if ok else 'MISSES'}")
-    return summary
+    props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+    return f"{name}, CuPy {cp.__version__}, CUDA runtime {cp.cuda.runtime.runtimeGetVersion()}"
 
 
-def codec_table(d: int, bits_list, n_gpu: int, n_cpu: int, repeat: int) -> None:
+def time_k(f, k: int, repeat: int) -> float:
+    """Median over ``repeat`` rounds of (time of ``k`` back-to-back ``f()`` between two events) / k."""
     import cupy as cp
 
+    f()  # warm-up: compilation, caches
+    cp.cuda.get_current_stream().synchronize()
+    times = []
+    for _ in range(repeat):
+        start, stop = cp.cuda.Event(), cp.cuda.Event()
+        start.record()
+        for _ in range(k):
+            f()
+        stop.record()
+        stop.synchronize()
+        times.append(cp.cuda.get_elapsed_time(start, stop) / 1e3 / k)
+    return float(np.median(times))
+
+
+def _copy_call(nbytes: int):
+    """A device copy that reads and writes ``nbytes`` in all (``nbytes / 2`` each way)."""
+    import cupy as cp
+
+    half = max(16, nbytes // 2)
+    src, dst = cp.zeros(half, dtype=np.uint8), cp.empty(half, dtype=np.uint8)
+    return (lambda: cp.copyto(dst, src)), 2 * half
+
+
+def fwht_rows(d: int, mib: float, repeat: int, k: int, bits_list=(4,)) -> list[dict]:
+    """One dict per row: what, bytes (read + write per call), seconds per call, fraction of the copy."""
+    import cupy as cp
+
+    from turboquant_lab.gpu import CudaKernels
+    from turboquant_lab.rotation import RandomizedHadamard
     from turboquant_lab.turboquant import TurboQuantMSE
 
-    print(f"\nTurboQuantMSE at d = {d}: {n_gpu:,} vectors on the GPU (CUDA events, median of "
-          f"{repeat}; each call includes the NaN/norm check, one device sync), {n_cpu:,} "
-          f"through the NumPy path (median of 3); vectors per second")
-    header = f"{'bits':>4}  {'encode GPU':>14} {'encode CPU':>14} {'ratio':>7}  " \
-             f"{'decode GPU':>14} {'decode CPU':>14} {'ratio':>7}"
-    print(header)
-    print("-" * len(header))
-    xg = cp.random.default_rng(1).standard_normal((n_gpu, d), dtype=cp.float32)
-    xc = np.random.default_rng(1).standard_normal((n_cpu, d), dtype=np.float32)
+    kern = CudaKernels()
+    discard = kern.status_word("discard")
+    n = max(1, int(mib * 2**20) // (4 * d))
+    x32 = cp.asarray(np.random.default_rng(0).standard_normal((n, d), dtype=np.float32))
+    x16 = x32.astype(np.float16)
+    rh = RandomizedHadamard(d, seed=1)
+    s1, s2 = kern.constant(rh.signs1), kern.constant(rh.signs2)
+    scale = np.float32(1.0 / np.sqrt(d))
+    y32, y16 = cp.empty_like(x32), cp.empty_like(x16)
+    calls = {
+        "float32": (lambda: kern.fwht(x32, scale, status=discard, out=y32), 2 * x32.nbytes),
+        "float16": (lambda: kern.fwht(x16, scale, status=discard, out=y16), 2 * x16.nbytes),
+        "signed float32": (lambda: kern.fwht(x32, scale, s1, s2, status=discard, out=y32), 2 * x32.nbytes),
+    }
     for bits in bits_list:
         q = TurboQuantMSE(d, bits, seed=0)
-        enc_g = q.encode(xg)
-        t_enc_g = float(np.median(event_times(lambda: q.encode(xg), repeat)))
-        t_dec_g = float(np.median(event_times(lambda: q.decode(enc_g), repeat)))
-        enc_c = q.encode(xc)
-        t_enc_c = float(np.median([_wall(lambda: q.encode(xc)) for _ in range(3)]))
-        t_dec_c = float(np.median([_wall(lambda: q.decode(enc_c)) for _ in range(3)]))
-        eg, ec = n_gpu / t_enc_g, n_cpu / t_enc_c
-        dg, dc = n_gpu / t_dec_g, n_cpu / t_dec_c
-        print(f"{bits:>4}  {eg:>14,.0f} {ec:>14,.0f} {eg / ec:>6.1f}x  "
-              f"{dg:>14,.0f} {dc:>14,.0f} {dg / dc:>6.1f}x")
+        kc = q.kernel_constants()
+        codes = cp.empty((n, kc.n_bytes), dtype=np.uint8)
+        norms = cp.empty(n, dtype=np.float32)
+        qs1, qs2, thr = kern.constant(kc.signs1), kern.constant(kc.signs2), kern.constant(kc.thresholds)
+        kern.encode(x32, qs1, qs2, thr, bits, status=discard, out=(codes, norms))
+        norms16 = norms.astype(np.float16)
+        levels = kern.constant(kc.centroids)
+        out = cp.empty_like(x32)
+        moved = x32.nbytes + codes.nbytes + norms.nbytes
+
+        def enc(b=bits, a=(qs1, qs2, thr), o=(codes, norms)):
+            kern.encode(x32, *a, b, status=discard, out=o)
+
+        def dec(b=bits, c=codes, r=norms16, a=(qs1, qs2, levels), o=out):
+            kern.decode(c, r, *a, b, d, out=o)
+
+        calls[f"encode {bits} bits"] = (enc, moved)
+        calls[f"decode {bits} bits"] = (dec, x32.nbytes + codes.nbytes + norms16.nbytes)
+    rows = []
+    for what, (f, nbytes) in calls.items():
+        copy, copy_bytes = _copy_call(nbytes)
+        t_copy = time_k(copy, k, repeat)
+        t = time_k(f, k, repeat)
+        rows.append(dict(d=d, what=what, bytes=nbytes, copy_bytes=copy_bytes, seconds=t,
+                         copy_seconds=t_copy, gbs=nbytes / t / 1e9, fraction=t_copy / t))
+    return rows
 
 
-def _wall(f) -> float:
-    t0 = time.perf_counter()
-    f()
-    return time.perf_counter() - t0
+def print_rows(rows) -> None:
+    header = f"{'d':>6}  {'kernel':<16} {'MiB moved':>9} {'us/call':>9} {'GB/s':>8} {'copy GB/s':>9} {'of copy':>8}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['d']:>6}  {r['what']:<16} {r['bytes'] / 2**20:>9.1f} {r['seconds'] * 1e6:>9.1f} "
+              f"{r['gbs']:>8.0f} {r['copy_bytes'] / r['copy_seconds'] / 1e9:>9.0f} "
+              f"{100 * r['fraction']:>7.0f}%")
 
 
-def main() -> int:
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--d", type=int, nargs="+", default=[128, 1024, 4096])
-    p.add_argument("--mib", type=float, default=256.0, help="array size in MiB (default 256)")
-    p.add_argument("--repeat", type=int, default=20, help="timed calls per measurement")
-    p.add_argument("--no-codec", action="store_true", help="skip the encode/decode table")
-    args = p.parse_args()
+    p.add_argument("--bits", type=int, nargs="+", default=[2, 3, 4])
+    p.add_argument("--mib", type=float, default=256.0, help="float32 input per call, MiB (default 256)")
+    p.add_argument("--k", type=int, default=20, help="back-to-back calls between two events")
+    p.add_argument("--repeat", type=int, default=5, help="rounds (the median is printed)")
+    args = p.parse_args(argv)
     if not gpu_available():
         print("No usable CUDA GPU (or CuPy is not installed): nothing to measure.\n"
               "Install the GPU extra (pip install 'turboquant-lab[gpu]') on a machine with an "
               "NVIDIA GPU, or on Colab choose Runtime > Change runtime type > GPU.")
         return 0
-    import cupy as cp
-
-    props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
-    name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-    print(f"{name}, CuPy {cp.__version__}, CUDA runtime {cp.cuda.runtime.runtimeGetVersion()}\n")
-    fwht_table(args.d, args.mib, args.repeat)
-    if not args.no_codec:
-        codec_table(128, (2, 3, 4), 2**20, 2**16, args.repeat)
+    print(device_name())
+    print(f"{args.mib:g} MiB of float32 input per call; {args.k} back-to-back calls between two CUDA "
+          f"events, median of {args.repeat} rounds; outputs allocated beforehand;\n'of copy' = time "
+          f"of a device copy of the same bytes (read + write) / time of the kernel\n")
+    rows = []
+    for d in args.d:
+        rows += fwht_rows(d, args.mib, args.repeat, args.k, tuple(args.bits))
+    print_rows(rows)
+    low = [r for r in rows if r["fraction"] < TARGET_COPY_FRACTION]
+    print(f"\nbelow {100 * TARGET_COPY_FRACTION:.0f}% of the copy (information only, never asserted): "
+          + (", ".join(f"d={r['d']} {r['what']}" for r in low) or "none"))
     return 0
 
 

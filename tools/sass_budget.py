@@ -131,12 +131,12 @@ def compile_sass(file: str, expr: str, arch: str, workdir: Path) -> str:
     src.write_text(cuda.kernel_source(file) + f"\nvoid* tq_budget_instance = (void*)&{expr};\n")
     cubin = workdir / f"{tag}.cubin"
     cmd = [find_tool("nvcc"), *cuda.NVRTC_OPTIONS, "-cubin", f"-arch={arch}", "-o", str(cubin), str(src)]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     if run.returncode != 0:
         raise RuntimeError(f"nvcc failed on {expr}:\n{run.stderr[-3000:]}")
     env = dict(os.environ, NVDISASM_PATH=str(Path(find_tool("nvdisasm")).parent))
     env["PATH"] = env["NVDISASM_PATH"] + os.pathsep + env.get("PATH", "")
-    dump = subprocess.run([find_tool("cuobjdump"), "-sass", str(cubin)], capture_output=True,
+    dump = subprocess.run([find_tool("cuobjdump"), "-sass", str(cubin)], check=False, capture_output=True,
                           text=True, timeout=600, env=env)
     if dump.returncode != 0 or "Function" not in dump.stdout:
         raise RuntimeError(f"cuobjdump failed on {expr}:\n{dump.stderr[-3000:]}")

@@ -92,8 +92,12 @@ def test_fwht_gpu_errors():
         fwht(cp.zeros((2, 8), cp.int32))
     bad = cp.ones((4, 64), cp.float32)
     bad[2, 7] = cp.nan
+    gpu.check_status(raise_error=False)
+    fwht(bad)  # the library's default: flagged on the device, no host wait
     with pytest.raises(ValueError, match="NaN or Inf"):
-        fwht(bad)
+        gpu.check_status()
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        gpu.fwht_gpu(bad, check_finite=True)
 
 
 def test_randomized_hadamard_on_gpu():
@@ -219,7 +223,13 @@ def test_encode_gpu_errors():
     q = TurboQuantMSE(64, 2)
     bad = cp.ones((3, 64), cp.float32)
     bad[1, 1] = cp.inf
+    gpu.check_status(raise_error=False)
+    q.encode(bad)  # flagged, not raised: check_status reads the flag
     with pytest.raises(ValueError, match="NaN or Inf"):
-        q.encode(bad)
+        gpu.check_status()
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        gpu.encode_mse_gpu(q, bad, check_finite=True)
     with pytest.raises(ValueError, match="float16 maximum"):
-        q.encode(cp.full((1, 64), 1e4, cp.float32))
+        gpu.encode_mse_gpu(q, cp.full((1, 64), 1e4, cp.float32), check_finite=True)
+    q.encode(cp.full((1, 64), 1e4, cp.float32))
+    assert gpu.check_status(raise_error=False) == gpu.configs.STATUS_NORM16

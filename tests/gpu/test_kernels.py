@@ -29,7 +29,17 @@ from hypothesis import strategies as st
 
 from turboquant_lab import backend
 from turboquant_lab.gpu import cuda, drivers
-from turboquant_lab.gpu.configs import FWHT_CONFIGS, MAX_BITS, STAGE_KINDS, WARP_SIZE, FwhtConfig, fwht_config
+from turboquant_lab.gpu.configs import (
+    FWHT_CONFIGS,
+    MAX_BITS,
+    STAGE_KINDS,
+    STATUS_NONFINITE,
+    STATUS_NORM16,
+    WARP_SIZE,
+    FwhtConfig,
+    fwht_config,
+    grid_max_cells,
+)
 from turboquant_lab.gpu.emulation import (
     EmulatedKernels,
     emulate_decode,
@@ -58,41 +68,52 @@ def read(name: str) -> str:
 # --------------------------------------------------------------------------- nvcc
 
 
-def instantiations(file: str) -> str:
-    """Explicit instantiations of every kernel of ``file`` at every size of the table."""
-    lines = []
+def instantiations(file: str) -> list[str]:
+    """The kernel instantiations nvcc compiles: every size of the table for the common ones,
+    every bits / flags / mode at a few sizes (all of them would take minutes)."""
+    exprs = []
     for log_d in ALL_LOG_D:
+        d = 1 << log_d
         if file == "fwht.cu":
-            for t in ("float", "half_bits"):
-                lines.append(f"template __global__ void fwht_kernel<{t}, {log_d}>(const {t}*, {t}*, "
-                             f"long long, const float*, const float*, int, float);")
+            exprs.append(cuda.name_expression("fwht signed", d)[1])
+            exprs.append(cuda.name_expression("fwht float16", d, normalize=False)[1])
+            if d in (2, 128, 8192):
+                exprs += [cuda.name_expression(k, d, flags=f, normalize=nz)[1]
+                          for k in ("fwht float32", "fwht float16") for f in range(4) for nz in (True, False)]
         else:
-            lines.append(f"template __global__ void tq_encode_kernel<{log_d}>(const float*, "
-                         f"unsigned char*, float*, long long, const float*, const float*, "
-                         f"const float*, int);")
-            lines.append(f"template __global__ void tq_decode_kernel<{log_d}>(const unsigned char*, "
-                         f"const half_bits*, float*, long long, const float*, const float*, "
-                         f"const float*, int);")
-    return "\n".join(lines) + "\n"
+            for kind in ("encode", "decode"):
+                exprs.append(cuda.name_expression(kind, d, 3, mode=0)[1])
+                if d in (2, 4, 8, 16, 128, 8192):  # the modes the launcher uses (cuda.row_mode)
+                    modes = {cuda.row_mode(dd, d) for dd in (d, d - 4, d - 1) if dd >= 1}
+                    exprs += [cuda.name_expression(kind, d, b, mode=m)[1]
+                              for b in range(1, MAX_BITS + 1) for m in sorted(modes)]
+    return sorted(set(exprs))
+
+
+def instantiation_source(file: str) -> str:
+    """The string NVRTC gets (header inlined), plus one address per instantiation."""
+    lines = [f"void* tq_instance_{k} = (void*)&{e};" for k, e in enumerate(instantiations(file))]
+    return cuda.kernel_source(file) + "\n" + "\n".join(lines) + "\n"
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on PATH (CUDA toolkit needed)")
 @pytest.mark.parametrize("file", cuda.KERNEL_FILES)
-def test_nvcc_compiles_every_kernel_for_sm80_and_sm90(file, tmp_path):
-    # the string NVRTC gets (header inlined, no include path), plus every size of the table
+def test_nvcc_compiles_every_kernel_for_sm75_sm80_and_sm90(file, tmp_path):
+    # sm_75: Colab's T4; sm_80: A100; sm_90: H100 / H200
     src = tmp_path / file
-    src.write_text(cuda.kernel_source(file) + "\n" + instantiations(file))
+    src.write_text(instantiation_source(file))
     cmd = ["nvcc", *cuda.NVRTC_OPTIONS, "--fatbin", "--threads", "2",
-           "-gencode", "arch=compute_80,code=sm_80", "-gencode", "arch=compute_90,code=sm_90",
+           "-gencode", "arch=compute_75,code=sm_75", "-gencode", "arch=compute_80,code=sm_80",
+           "-gencode", "arch=compute_90,code=sm_90",
            "-Xptxas", "-v", "-o", str(tmp_path / "out.fatbin"), str(src)]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if run.returncode != 0 and "--threads" in run.stderr:  # an old nvcc: one target at a time
         cmd.remove("--threads"), cmd.remove("2")
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-4000:]
-    # no register spills at any size, on either architecture
+    # no register spills at any size, on any architecture
     spills = re.findall(r"(\d+) bytes spill stores, (\d+) bytes spill loads", run.stderr)
-    assert len(spills) == 2 * instantiations(file).count("template")
+    assert len(spills) == 3 * len(instantiations(file))
     assert all(s == ("0", "0") for s in spills), run.stderr[-4000:]
 
 
@@ -132,9 +153,16 @@ def test_emulation_constants_are_the_cuda_constants():
     assert define(tq, "TQ_MAX_BITS") == MAX_BITS
     assert define(fw, "TQ_FLAG_SIGNS1") == cuda.FLAG_SIGNS1
     assert define(fw, "TQ_FLAG_SIGNS2") == cuda.FLAG_SIGNS2
+    assert define(common, "TQ_STATUS_NONFINITE") == STATUS_NONFINITE == cuda.STATUS_NONFINITE
+    assert define(common, "TQ_STATUS_NORM16") == STATUS_NORM16 == cuda.STATUS_NORM16
+    # the grid's cells: `bits <= A ? B : C` on both sides
+    m = re.search(r"tq_grid_max_cells\(int bits\) \{ return bits <= (\d+) \? (\d+) : (\d+); \}", tq)
+    assert m, "tq_grid_max_cells not found"
+    a, b, c = (int(v) for v in m.groups())
+    assert [grid_max_cells(bits) for bits in range(1, 9)] == [b if bits <= a else c for bits in range(1, 9)]
     # the same derived names appear on both sides (a renamed constant shows up here)
     python = (CONFIGS.read_text() + EMULATION.read_text()).lower()
-    for name in ("ROW_LANES", "WARPS_PER_ROW", "EXCHANGE_GROUPS", "EXCHANGE_FLOATS", "PACK_WORDS"):
+    for name in ("ROW_LANES", "WARPS_PER_ROW", "EXCHANGE_GROUPS", "EXCHANGE_FLOATS"):
         assert name in common + tq and name.lower() in python
 
 
@@ -154,8 +182,8 @@ def test_invalid_configurations_raise():
         FwhtConfig(7, 4, 16, 4, 16)
     with pytest.raises(ValueError, match="whole warps"):
         FwhtConfig(7, 4, 16, 2, 1)  # 16 threads: half a warp
-    with pytest.raises(ValueError, match="vec must be 2 or 4"):
-        FwhtConfig(7, 8, 8, 2, 16)
+    with pytest.raises(ValueError, match="vec must be 2, 4 or 8"):
+        FwhtConfig(7, 16, 4, 2, 32)
     with pytest.raises(ValueError, match="d = 2 .. 8192"):
         fwht_config(16384)
     with pytest.raises(ValueError, match="power of two"):

@@ -22,6 +22,11 @@ The package, one layer above core (it imports core's public names only):
     the kernels in NumPy, loop for loop and bit for bit (lesson 09, the CPU tests).
 ``kernels/``
     the CUDA sources (package data).
+
+No call here makes the host wait for the GPU by default: the kernels flag
+NaN/Inf input (and norms too large for float16) in a device word, which
+:func:`check_status` reads on request; pass ``check_finite=True`` for the
+NumPy path's immediate errors (one 4-byte copy to the host, so one wait).
 """
 from __future__ import annotations
 
@@ -40,27 +45,28 @@ from .configs import (
 from .cuda import KERNEL_FILES, NVRTC_OPTIONS, CudaKernels, event_times, kernel_source
 
 __all__ = [
-    "fwht_gpu",
-    "randomized_hadamard_gpu",
-    "encode_mse_gpu",
-    "decode_mse_gpu",
-    "kernel_source",
-    "event_times",
-    "CudaKernels",
-    "KERNEL_FILES",
-    "NVRTC_OPTIONS",
-    "FwhtConfig",
     "FWHT_CONFIGS",
-    "fwht_config",
-    "MAX_KERNEL_D",
+    "GPU_SPECS",
+    "KERNEL_FILES",
     "MAX_BITS",
+    "MAX_KERNEL_D",
+    "NVRTC_OPTIONS",
     "STAGE_KINDS",
     "WARP_SIZE",
-    "GPU_SPECS",
+    "CudaKernels",
+    "FwhtConfig",
+    "check_status",
     "configs",
     "cuda",
+    "decode_mse_gpu",
     "drivers",
     "emulation",
+    "encode_mse_gpu",
+    "event_times",
+    "fwht_config",
+    "fwht_gpu",
+    "kernel_source",
+    "randomized_hadamard_gpu",
 ]
 
 _CUDA = CudaKernels()
@@ -69,7 +75,41 @@ _CUDA = CudaKernels()
 # --------------------------------------------------------------------------- public entry points
 
 
-def fwht_gpu(x, normalize: bool = True, check_finite: bool = True):
+def check_status(raise_error: bool = True) -> int:
+    """Read and clear the current device's status word: what the GPU calls made with
+    ``check_finite="lazy"`` (the default) flagged since the last read.
+
+    Parameters
+    ----------
+    raise_error : bool
+        Raise when a flag is set (default); otherwise return the bits.
+
+    Returns
+    -------
+    int
+        ``STATUS_NONFINITE`` (1: a NaN or Inf input, or a transform or norm that
+        overflowed) | ``STATUS_NORM16`` (256: a norm above the float16 maximum), or 0.
+
+    Raises
+    ------
+    ValueError
+        A flag was set and ``raise_error``. The call that set it is not known: rerun
+        the suspect call with ``check_finite=True`` for its own message.
+
+    Notes
+    -----
+    One 4-byte copy to the host: the host waits for the work queued before it.
+    """
+    word = _CUDA.status_word("sticky")
+    bits = _CUDA.read_status(word)
+    if bits:
+        word.fill(0)
+        if raise_error:
+            drivers.raise_for_status(bits)
+    return bits
+
+
+def fwht_gpu(x, normalize: bool = True, check_finite="lazy"):
     """Walsh-Hadamard transform of a CuPy array on its last axis (``fwht_kernel``).
 
     Parameters
@@ -79,9 +119,10 @@ def fwht_gpu(x, normalize: bool = True, check_finite: bool = True):
         ``x`` is copied on the device first.
     normalize : bool
         Divide by ``sqrt(d)`` (the orthonormal transform, default).
-    check_finite : bool
-        Raise on NaN/Inf as the NumPy path does (costs a small reduction and
-        one device synchronisation per call).
+    check_finite : {"lazy", True, False}
+        ``"lazy"`` (default): the kernel flags NaN/Inf in a device word that
+        :func:`check_status` reads; the call never waits for the GPU. ``True``:
+        raise now as the NumPy path does (the host waits for the kernel).
 
     Returns
     -------
@@ -92,7 +133,8 @@ def fwht_gpu(x, normalize: bool = True, check_finite: bool = True):
     TypeError
         Non-float ``x``.
     ValueError
-        ``d`` not a power of two or above 8192, empty or 0-d ``x``, NaN or Inf.
+        ``d`` not a power of two or above 8192, empty or 0-d ``x``; NaN or Inf
+        with ``check_finite=True``.
 
     Notes
     -----
@@ -115,7 +157,7 @@ def fwht_gpu(x, normalize: bool = True, check_finite: bool = True):
     return drivers.fwht(x, normalize, None, None, _CUDA, check_finite)
 
 
-def randomized_hadamard_gpu(x, signs1, signs2, normalize: bool = True, check_finite: bool = True):
+def randomized_hadamard_gpu(x, signs1, signs2, normalize: bool = True, check_finite="lazy"):
     """``signs2 * fwht(signs1 * x)`` in one pass over memory (the fused kernel).
 
     Parameters
@@ -145,15 +187,17 @@ def randomized_hadamard_gpu(x, signs1, signs2, normalize: bool = True, check_fin
     return drivers.fwht(x, normalize, signs1, signs2, _CUDA, check_finite)
 
 
-def encode_mse_gpu(q, x):
+def encode_mse_gpu(q, x, check_finite="lazy"):
     """``TurboQuantMSE.encode`` for a CuPy ``x``: the fused kernel (Hadamard) or array ops (dense).
 
     Same :class:`~turboquant_lab.turboquant.Encoded` as the NumPy path, with
     CuPy ``codes`` and ``norms``; the codes equal the NumPy path's except for
     values within float32 rounding of a codebook boundary. ``d_pad`` up to
-    8192, ``bits`` 1 to 8.
+    8192, ``bits`` 1 to 8. ``check_finite`` as in :func:`fwht_gpu`: by default
+    NaN/Inf input and norms above the float16 maximum are flagged for
+    :func:`check_status`, not raised (the call does not wait for the GPU).
     """
-    return drivers.encode(q, x, _CUDA)
+    return drivers.encode(q, x, _CUDA, check_finite)
 
 
 def decode_mse_gpu(q, enc):

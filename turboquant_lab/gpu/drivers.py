@@ -11,6 +11,14 @@ small host array into one of its own.
 A driver reads a :class:`~turboquant_lab.turboquant.TurboQuantMSE` only
 through its public attributes and :meth:`~turboquant_lab.turboquant.TurboQuantMSE.kernel_constants`,
 and raises the NumPy path's errors with the NumPy path's messages.
+
+Checks (``check_finite``): the kernels OR status bits (NaN/Inf seen, a norm
+too large for float16) into a one-word device array. ``True`` gives each call
+a fresh word and reads it at once (one 4-byte copy to the host, so the host
+waits for the kernel) and raises as the NumPy path does; ``"lazy"`` ORs into
+the device's sticky word, read only on request
+(:func:`turboquant_lab.gpu.check_status`), so the call never makes the host
+wait (and CUDA graph capture works); ``False`` checks nothing.
 """
 from __future__ import annotations
 
@@ -21,9 +29,12 @@ import numpy as np
 from ..packing import pack_codes, unpack_codes
 from ..turboquant import Encoded
 from ..validation import as_float_array, check_last_axis, check_power_of_two, ensure_finite
-from .configs import MAX_KERNEL_D, fwht_config
+from .configs import MAX_KERNEL_D, STATUS_NONFINITE, STATUS_NORM16, fwht_config
 
-__all__ = ["fwht", "encode", "decode"]
+__all__ = ["CHECK_MODES", "decode", "encode", "fwht", "raise_for_status"]
+
+CHECK_MODES = (True, False, "lazy")
+"""Values of ``check_finite``: check now (the host waits), on request (no wait), never."""
 
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
 
@@ -31,15 +42,44 @@ _FLOAT16_MAX = float(np.finfo(np.float16).max)
 # --------------------------------------------------------------------------- the FWHT
 
 
-def _finite_or_raise(xp, y2, x, what="transform"):
-    """``y2[:, 0]`` is a signed, scaled sum of each row: non-finite iff the row held NaN/Inf
-    (or the sum overflowed). One small reduction instead of a pass over ``x``."""
-    if bool(xp.isfinite(y2[:, 0]).all()):
-        return
-    with np.errstate(over="ignore", invalid="ignore"):
-        ensure_finite(x, "x")  # names the NaN/Inf count
-    raise ValueError(f"the {what} of x overflowed {y2.dtype}: pass x.astype(float32) "
-                     f"(or float64) or rescale x")
+def _status_word(kernels, check_finite):
+    """The word a call ORs its status bits into: fresh (checked now), sticky (lazy) or discarded."""
+    if check_finite is True:
+        return kernels.new_status()
+    if check_finite is False:
+        return kernels.status_word("discard")
+    if check_finite == "lazy":
+        return kernels.status_word("sticky")
+    raise ValueError(f"check_finite must be True (check now), 'lazy' (flag on the device, read by "
+                     f"gpu.check_status()) or False, got {check_finite!r}")
+
+
+def _or_status(xp, status, bad, bit):
+    """``status |= bit`` where ``bad`` (a 0-d device bool) holds, without a host wait."""
+    xp.bitwise_or(status, (bad.astype(np.uint32) * np.uint32(bit)).reshape(1), out=status)
+
+
+def raise_for_status(bits: int, x=None, dtype=None, norms=None) -> None:
+    """Raise the NumPy path's error for status ``bits`` (nothing when 0).
+
+    ``x`` (the input) names the NaN/Inf it holds; without one NaN/Inf cannot be
+    told from an overflow. ``norms``: the encoder's float32 norms, for the message.
+    """
+    if bits & STATUS_NONFINITE:
+        if x is not None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                ensure_finite(x, "x")  # names the NaN/Inf count
+        if norms is not None:
+            raise ValueError("x has a vector whose norm overflows float32; the norms are stored "
+                             "as float16 (max 65504): rescale x first (e.g. x / x.std())")
+        what = f" {dtype}" if dtype is not None else ""
+        raise ValueError(f"the transform of x overflowed{what}, or x held NaN or Inf: pass "
+                         f"x.astype(float32) (or float64) or rescale x")
+    if bits & STATUS_NORM16:
+        top = f" of norm {float(norms.max()):.6g}" if norms is not None else ""
+        raise ValueError(f"x has a vector{top}, above the float16 maximum {_FLOAT16_MAX:g} in "
+                         f"which norms are stored: rescale x first (e.g. x / x.std()) and "
+                         f"multiply the decoded vectors back")
 
 
 def _butterfly_xp(x2, xp):
@@ -63,21 +103,25 @@ def fwht(x, normalize, signs1, signs2, kernels, check_finite=True):
     ``fwht_kernel`` for float32 and float16; float64 (no kernel) and ``d = 1``
     with array operations. ``signs1`` / ``signs2``: ``(d,)`` arrays or ``None``.
 
+    ``check_finite``: one of :data:`CHECK_MODES` (see the module notes).
+
     Raises
     ------
     TypeError
         Non-float ``x``.
     ValueError
         ``d`` not a power of two or above 8192, empty or 0-d ``x``, NaN or Inf
-        (when ``check_finite``), a transform that overflows its dtype.
+        or a transform that overflows its dtype (``check_finite=True``).
     """
     xp = kernels.xp
+    status = _status_word(kernels, check_finite)
     x = as_float_array(x, "x", check_finite=False)
     d = check_power_of_two(x.shape[-1], "d (the last axis of x)")
     if d > MAX_KERNEL_D:
         raise ValueError(f"the GPU transform supports d up to {MAX_KERNEL_D}, got d = {d}: "
                          f"transform on the CPU (cupy.asnumpy(x)) or split d")
     x2 = xp.ascontiguousarray(x.reshape(-1, d))  # a device copy only when x is not contiguous
+    kernel = d > 1 and x2.dtype != np.float64
     if d == 1:  # H_1 = [1]
         y2 = x2.copy()
         for s in (signs1, signs2):
@@ -92,29 +136,24 @@ def fwht(x, normalize, signs1, signs2, kernels, check_finite=True):
             y2 *= xp.asarray(signs2, dtype=np.float64)
     else:
         scale = np.float32(1.0 / math.sqrt(d)) if normalize else np.float32(1.0)
-        y2 = kernels.fwht(x2, scale, signs1, signs2)
-    if check_finite:
-        _finite_or_raise(xp, y2, x)
+        y2 = kernels.fwht(x2, scale, signs1, signs2, status=status)
+    if not kernel and check_finite is not False:  # array ops: the same test on element 0 of each row
+        with np.errstate(invalid="ignore"):
+            _or_status(xp, status, xp.any(~xp.isfinite(y2[:, 0])), STATUS_NONFINITE)
+    if check_finite is True:
+        raise_for_status(kernels.read_status(status), x, y2.dtype)
     return y2.reshape(x.shape)
 
 
 # --------------------------------------------------------------------------- TurboQuantMSE
 
 
-def _check_norms(xp, norms, x):
-    """The CPU path's checks on the float32 norms, then float16 (same messages)."""
-    if not bool(xp.isfinite(norms).all()):
-        with np.errstate(over="ignore", invalid="ignore"):
-            ensure_finite(x, "x")
-        raise ValueError("x has a vector whose norm overflows float32; the norms are stored "
-                         "as float16 (max 65504): rescale x first (e.g. x / x.std())")
-    with np.errstate(over="ignore"):  # a norm above 65504 becomes inf: reported next
-        norms16 = norms.astype(np.float16)
-    if not bool(xp.isfinite(norms16).all()):
-        raise ValueError(f"x has a vector of norm {float(norms.max()):.6g}, above the float16 "
-                         f"maximum {_FLOAT16_MAX:g} in which norms are stored: rescale x "
-                         f"first (e.g. x / x.std()) and multiply the decoded vectors back")
-    return norms16
+def _norm_status_xp(xp, status, norms):
+    """The encoder kernel's status bits, from float32 norms with array ops (no host wait)."""
+    with np.errstate(invalid="ignore"):
+        finite = xp.isfinite(norms)
+        _or_status(xp, status, xp.any(~finite), STATUS_NONFINITE)
+        _or_status(xp, status, xp.any(finite & (norms >= np.float32(65520.0))), STATUS_NORM16)
 
 
 def _encode_dense(k, x2, xp):
@@ -127,13 +166,16 @@ def _encode_dense(k, x2, xp):
     return pack_codes(codes, k.bits), norms
 
 
-def encode(q, x, kernels):
+def encode(q, x, kernels, check_finite=True):
     """``q.encode(x)`` on ``kernels``' arrays: the same :class:`Encoded` as the NumPy path.
 
-    The Hadamard rotation with ``tq_encode_kernel`` (``x`` zero-padded to
-    ``d_pad``), the dense one with array operations.
+    The Hadamard rotation with ``tq_encode_kernel`` (rows of ``d`` read as
+    zero-padded to ``d_pad`` by its masked loads: no padded copy), the dense
+    one with array operations. ``check_finite``: one of :data:`CHECK_MODES`;
+    with ``True``, NaN/Inf and norms above the float16 maximum raise as on the CPU.
     """
     xp = kernels.xp
+    status = _status_word(kernels, check_finite)
     k = q.kernel_constants()
     x = as_float_array(x, "x", check_finite=False)  # finiteness: checked on the norms
     check_last_axis(x, k.d, "x")
@@ -141,18 +183,17 @@ def encode(q, x, kernels):
     x2 = x.reshape(-1, k.d).astype(np.float32, copy=False)
     if k.rotation == "dense":
         codes, norms = _encode_dense(k, x2, xp)
+        if check_finite is not False:
+            _norm_status_xp(xp, status, norms)
     else:
-        n = k.d_pad
-        fwht_config(n)  # raises above the table
-        if n != k.d:  # zero padding to the power of two
-            pad = xp.zeros((x2.shape[0], n), dtype=np.float32)
-            pad[:, : k.d] = x2
-            x2 = pad
-        else:
-            x2 = xp.ascontiguousarray(x2)
-        codes, norms = kernels.encode(x2, kernels.constant(k.signs1), kernels.constant(k.signs2),
-                                      kernels.constant(k.thresholds), k.bits)
-    norms16 = _check_norms(xp, norms, x)
+        fwht_config(k.d_pad)  # raises above the table
+        codes, norms = kernels.encode(xp.ascontiguousarray(x2), kernels.constant(k.signs1),
+                                      kernels.constant(k.signs2), kernels.constant(k.thresholds),
+                                      k.bits, status=status)
+    if check_finite is True:
+        raise_for_status(kernels.read_status(status), x, norms=norms)
+    with np.errstate(over="ignore"):  # a norm above 65504 becomes inf (flagged: STATUS_NORM16)
+        norms16 = norms.astype(np.float16)
     return Encoded(codes.reshape(batch + (k.n_bytes,)), norms16.reshape(batch), k.bits, k.d,
                    k.d_pad, batch, k.rotation, q.fingerprint)
 
@@ -160,8 +201,8 @@ def encode(q, x, kernels):
 def decode(q, enc, kernels):
     """``q.decode(enc)`` on ``kernels``' arrays (``enc`` already checked by the caller).
 
-    The Hadamard rotation with ``tq_decode_kernel`` (then truncated to ``d``),
-    the dense one with array operations.
+    The Hadamard rotation with ``tq_decode_kernel`` (its masked stores write
+    the first ``d`` of the ``d_pad`` coordinates), the dense one with array operations.
     """
     xp = kernels.xp
     k = q.kernel_constants()
@@ -174,7 +215,5 @@ def decode(q, enc, kernels):
         out = (levels[c.astype(np.intp)] @ xp.asarray(k.matrix)) * norms.astype(np.float32)[:, None]
     else:
         out = kernels.decode(codes, norms, kernels.constant(k.signs1), kernels.constant(k.signs2),
-                             kernels.constant(k.centroids), k.bits, k.d_pad)
-        if k.d != k.d_pad:
-            out = xp.ascontiguousarray(out[:, : k.d])
+                             kernels.constant(k.centroids), k.bits, k.d_pad, d_out=k.d)
     return out.reshape(batch + (k.d,))

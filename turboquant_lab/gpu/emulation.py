@@ -19,8 +19,16 @@ lesson 09 prints beside its twin, is public, with :func:`shfl_xor` and
   chunk ``c``);
 * the stages, stride 1 first: registers (bits of ``i``), warp shuffles
   (:func:`shfl_xor`, ``__shfl_xor_sync`` with masks 1, 2, ... on the lane
-  index), shared memory (bits of the warp index, the layout of
-  :func:`exchange_addresses`), registers again (bits of ``c``);
+  index, then ``fmaf(+-1, own, partner)``), shared memory (bits of the warp
+  index, the layout of :func:`exchange_addresses`), registers again (bits of
+  ``c``); float16 rows use the 16-byte layout of :meth:`FwhtConfig.for_itemsize`;
+* the encoder's codebook search on the grid of
+  :func:`~turboquant_lab.gpu.configs.search_grid`, its packing (whole bytes
+  per thread, or a pair of threads joined by one shuffle) and the decoder's
+  byte loads; rows shorter than ``d_pad`` read as zero-padded (the kernels'
+  masked loads) and are written back cut to ``d`` (masked stores);
+* the status bits (``STATUS_*`` of :mod:`~turboquant_lab.gpu.cuda`): NaN/Inf
+  in element 0 of each stored FWHT row, NaN/Inf or float16-overflowing norms;
 * the arithmetic, operation for operation in float32: the butterflies are
   adds and subtracts, products with +-1 signs are exact, the norm is a sum of
   ``x * x`` per thread in the order (c, i), an xor tree over the lanes, then
@@ -46,12 +54,25 @@ warps, see :mod:`~turboquant_lab.gpu.configs`) runs here only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from ..validation import as_float_array, check_bits
 from . import drivers
-from .configs import FWHT_CONFIGS, MAX_BITS, STAGE_KINDS, WARP_SIZE, FwhtConfig, _powers, fwht_config
+from .configs import (
+    FWHT_CONFIGS,
+    MAX_BITS,
+    STAGE_KINDS,
+    STATUS_NONFINITE,
+    STATUS_NORM16,
+    WARP_SIZE,
+    FwhtConfig,
+    SearchGrid,
+    _powers,
+    fwht_config,
+    search_grid,
+)
 
 __all__ = [
     "StageRecord",
@@ -65,6 +86,10 @@ __all__ = [
     "butterfly_lanes",
     "exchange_addresses",
     "shfl_xor",
+    "shfl_down",
+    "grid_bucket",
+    "STATUS_NONFINITE",
+    "STATUS_NORM16",
     # the table it follows, from configs
     "FwhtConfig",
     "FWHT_CONFIGS",
@@ -168,8 +193,8 @@ def butterfly_lanes(regs: np.ndarray, cfg: FwhtConfig, record=None) -> None:
     lane = (np.arange(flat.shape[1]) % cfg.warp_size)[None, :, None, None]
     for m in _powers(cfg.row_lanes):
         other = shfl_xor(flat, m, cfg)
-        upper = (lane & m) != 0
-        flat[...] = np.where(upper, other - flat, flat + other)
+        sign = np.where(lane & m, np.float32(-1.0), np.float32(1.0))  # upper lane: other - own
+        flat[...] = sign * flat + other  # fmaf(sign, own, other): +-own is exact, one rounding
         if record is not None:
             record(STAGE_KINDS[1], m, lambda: _store_row(regs, cfg))
 
@@ -318,14 +343,15 @@ def _kernel_input(x, config):
         raise TypeError(f"x has dtype {x.dtype}: the kernel reads float32 or float16 "
                         f"(convert with x.astype(np.float32))")
     d = x.shape[-1]
-    cfg = fwht_config(d) if config is None else config
+    cfg = fwht_config(d).for_itemsize(x.itemsize) if config is None else config
     if cfg.d != d:
         raise ValueError(f"config is for d = {cfg.d}, but x has d = {d}")
     return x, cfg
 
 
-def _run_fwht(x2, cfg, scale, signs1, signs2, record=None):
-    """``fwht_kernel`` on ``(n, d)`` rows: load, signs1, stages, ``* scale``, signs2, store."""
+def _run_fwht(x2, cfg, scale, signs1, signs2, record=None, status=None):
+    """``fwht_kernel`` on ``(n, d)`` rows: load, signs1, stages, ``* scale``, signs2, store;
+    ``STATUS_NONFINITE`` OR-ed into ``status[0]`` when element 0 of a stored row is NaN/Inf."""
     n, d = x2.shape
     regs = _load_row(_blocks(x2, cfg), cfg)
     if signs1 is not None:
@@ -335,7 +361,10 @@ def _run_fwht(x2, cfg, scale, signs1, signs2, record=None):
     _ftz(regs)
     if signs2 is not None:
         _multiply_signs(regs, _check_signs(signs2, d, "signs2"), cfg)
-    return _store_row(regs, cfg, dtype=x2.dtype).reshape(-1, d)[:n]
+    y = _store_row(regs, cfg, dtype=x2.dtype).reshape(-1, d)[:n]
+    if status is not None and not np.isfinite(y[:, 0]).all():  # the flag on element 0 of each row
+        status[0] |= np.uint32(STATUS_NONFINITE)
+    return y
 
 
 def emulate_fwht(x, normalize: bool = True, signs1=None, signs2=None, *, config=None):
@@ -415,22 +444,9 @@ def emulate_fwht_trace(x, *, config=None) -> list:
 # --------------------------------------------------------------------------- encode / decode
 
 
-def _pack_layout(cfg: FwhtConfig, bits: int):
-    """Bit offset, inside its block's stream, of each thread's vector load: (rows, T, C)."""
-    n_bytes = (cfg.d * bits + 7) // 8
-    r = np.arange(cfg.rows_per_block)[:, None, None]
-    first = cfg.element_index()[None, :, :, 0]  # (1, T, C): element of x[c][0]
-    return r * n_bytes * 8 + first * bits, n_bytes
-
-
-def _pack_words(cfg: FwhtConfig) -> int:
-    """``PACK_WORDS`` of ``tq_codec_traits``."""
-    pack_bytes = cfg.rows_per_block * ((cfg.d * MAX_BITS + 7) // 8)
-    return (pack_bytes + 3) // 4 + 1
-
-
 def _bucket(t: np.ndarray, thr: np.ndarray, bits: int) -> np.ndarray:
-    """``tq_bucket``: binary search, ``code += step`` where ``t >= thr[code + step - 1]``."""
+    """A binary search, ``code += step`` where ``t >= thr[code + step - 1]``: the count of
+    thresholds ``<= t`` (the kernels before the search grid; the tests' oracle of :func:`grid_bucket`)."""
     code = np.zeros(t.shape, dtype=np.int64)
     step = 1 << (bits - 1)
     while step > 0:
@@ -439,31 +455,137 @@ def _bucket(t: np.ndarray, thr: np.ndarray, bits: int) -> np.ndarray:
     return code
 
 
-def emulate_encode(x, signs1, signs2, thresholds, bits: int):
+def grid_bucket(t: np.ndarray, grid: SearchGrid) -> np.ndarray:
+    """The encoder's codebook search on ``grid`` for float32 ``t``: ``#{k : thresholds[k] <= t}``.
+
+    ``grid_cell``: with ``grid.u8``, ``fma_rd(t, 2**k, -m_lo)`` converted to an 8-bit
+    integer (``floor(t 2**k) - m_lo`` saturated to 0 .. 255, NaN 0); otherwise
+    ``y = fma_rd(t, 2**k, 2**23 - m_lo) = 2**23 + floor(t 2**k) - m_lo`` clamped to
+    ``[2**23, top]`` (``fmaxf``/``fminf``: NaN gives the first cell), ``j = y - 2**23``
+    (both exact in float64 here); then ``code = base[j] + (t >= threshold[j])``.
+
+    Examples
+    --------
+    >>> g = search_grid(np.array([-1.0, 0.0, 1.0], np.float32), 2)
+    >>> grid_bucket(np.array([-2.0, -1.0, 0.5, 7.0, np.nan], np.float32), g).tolist()
+    [0, 1, 2, 3, 0]
+    """
+    t = np.asarray(t, dtype=np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = np.floor(t.astype(np.float64) * 2.0**grid.k) + float(grid.magic)
+        if grid.u8:  # cvt.rzi.u8: saturated to 0 .. 255, NaN 0
+            j = np.nan_to_num(np.clip(y, 0.0, 255.0), nan=0.0).astype(np.int64)
+        else:
+            y = np.fmin(np.fmax(y, 2.0**23), float(grid.top))  # NaN: the first cell, as fmaxf
+            j = (y - 2.0**23).astype(np.int64)
+    with np.errstate(invalid="ignore"):
+        return grid.base[j].astype(np.int64) + (t >= grid.threshold[j])
+
+
+def _field_layout(cfg: FwhtConfig, bits: int):
+    """Bit offset in its row of each thread's chunk field: ``(threads_per_row, chunks)``."""
+    return cfg.element_index()[:, :, 0] * bits
+
+
+def _store_codes(field: np.ndarray, cfg: FwhtConfig, bits: int) -> np.ndarray:
+    """``store_codes``: fields ``(blocks, rows, T, C)`` -> the rows' bytes ``(blocks, rows, n_bytes)``.
+
+    A row in one thread: its fields side by side, its bytes. Whole-byte fields: each
+    thread its ``F / 8`` bytes. Half-byte fields (odd bits): the even thread ORs in its
+    odd neighbour's field (one ``__shfl_down_sync``) and stores the pair's ``bits`` bytes.
+    """
+    f_bits = cfg.vec * bits
+    n_bytes = (cfg.d * bits + 7) // 8
+    out = np.zeros(field.shape[:2] + (n_bytes,), dtype=np.uint8)
+    field = field.astype(np.uint64)
+    if cfg.threads_per_row == 1:
+        acc = np.zeros(field.shape[:2], dtype=np.uint64)
+        for c in range(cfg.chunks):
+            acc |= field[:, :, 0, c] << np.uint64(c * f_bits)
+        for k in range(n_bytes):
+            out[:, :, k] = (acc >> np.uint64(8 * k)) & np.uint64(0xFF)
+        return out
+    bit = _field_layout(cfg, bits)  # (T, C)
+    if f_bits % 8 == 0:
+        value, first, nb = field, bit // 8, f_bits // 8
+    else:  # pairs of threads: the even one stores
+        flat = field.reshape(field.shape[0], -1, cfg.chunks)  # (blocks, threadIdx.x, C)
+        partner = shfl_down(flat, 1, cfg).reshape(field.shape)
+        value = (field | (partner << np.uint64(f_bits)))[:, :, 0::2]
+        first, nb = bit[0::2] // 8, bits
+    for k in range(nb):
+        out[:, :, first + k] = (value >> np.uint64(8 * k)) & np.uint64(0xFF)
+    return out
+
+
+def _load_codes(rows: np.ndarray, cfg: FwhtConfig, bits: int) -> np.ndarray:
+    """``load_codes``: the rows' bytes ``(blocks, rows, n_bytes)`` -> fields ``(blocks, rows, T, C)``."""
+    f_bits = cfg.vec * bits
+    mask = np.uint64((1 << f_bits) - 1)
+    rows = rows.astype(np.uint64)
+    if cfg.threads_per_row == 1:
+        acc = np.zeros(rows.shape[:2], dtype=np.uint64)
+        for k in range(rows.shape[2]):
+            acc |= rows[:, :, k] << np.uint64(8 * k)
+        fields = [(acc >> np.uint64(c * f_bits)) & mask for c in range(cfg.chunks)]
+        return np.stack(fields, axis=-1)[:, :, None, :]
+    bit = _field_layout(cfg, bits)
+    nb = f_bits // 8 if f_bits % 8 == 0 else (f_bits + 4) // 8
+    v = np.zeros(rows.shape[:2] + bit.shape, dtype=np.uint64)
+    for k in range(nb):
+        v |= rows[:, :, bit // 8 + k] << np.uint64(8 * k)
+    return (v >> (bit % 8).astype(np.uint64)) & mask
+
+
+def shfl_down(vals: np.ndarray, delta: int, cfg: FwhtConfig) -> np.ndarray:
+    """``__shfl_down_sync(FULL, v, delta)`` over axis 1 = ``threadIdx.x``: lane ``l`` receives
+    lane ``l + delta`` of its warp (its own value when that is past the warp's end)."""
+    tid = np.arange(vals.shape[1])
+    lane = tid % cfg.warp_size
+    src = np.where(lane + delta < cfg.warp_size, tid + delta, tid)
+    return vals[:, src]
+
+
+def _norm_status(norm: np.ndarray) -> int:
+    """The encoder's status bits for its norms (valid rows only)."""
+    bits = 0
+    finite = np.isfinite(norm)
+    if not finite.all():
+        bits |= STATUS_NONFINITE
+    if (norm[finite] >= np.float32(65520.0)).any():  # float16 rounds these to inf
+        bits |= STATUS_NORM16
+    return bits
+
+
+def emulate_encode(x, signs1, signs2, thresholds, bits: int, *, status=None):
     """The kernel ``tq_encode_kernel`` in NumPy: norms and packed codes of each row.
 
     Parameters
     ----------
     x : (n, d) float32 ndarray
-        Rows, ``d`` a power of two in the kernel table (zero-padded by the caller).
-    signs1, signs2 : (d,) float32 arrays of +-1
-        The randomized Hadamard ``D2 H D1``.
+        Rows, ``d <= d_pad``; the kernel reads them as zero-padded to ``d_pad``
+        (masked loads).
+    signs1, signs2 : (d_pad,) float32 arrays of +-1
+        The randomized Hadamard ``D2 H D1``; ``d_pad`` a power of two in the
+        kernel table.
     thresholds : (2**bits - 1,) float32 ndarray
         Ascending cell edges in scaled units, rounded up to float32
         (``TurboQuantMSE.kernel_constants().thresholds``).
     bits : int
         1 .. 8.
+    status : (1,) uint32 ndarray, optional
+        The kernel's status word: ``STATUS_NONFINITE`` / ``STATUS_NORM16`` are OR-ed in.
 
     Returns
     -------
-    codes : (n, ceil(d * bits / 8)) uint8 ndarray
+    codes : (n, ceil(d_pad * bits / 8)) uint8 ndarray
         ``pack_bits`` layout.
     norms : (n,) float32 ndarray
 
     Notes
     -----
-    ``t = s2 * H(s1 * x) / ||x||`` (unnormalized ``H``: ``sqrt(d)`` cancels) and
-    ``code = #{k : thresholds[k] <= t}``, so the codes equal
+    ``t = s2 * H(s1 * x) / ||x||`` (unnormalized ``H``: ``sqrt(d_pad)`` cancels) and
+    ``code = #{k : thresholds[k] <= t}`` (:func:`grid_bucket`), so the codes equal
     ``TurboQuantMSE.encode``'s except where ``t`` lies within rounding of a
     threshold.
     """
@@ -472,51 +594,47 @@ def emulate_encode(x, signs1, signs2, thresholds, bits: int):
     if x.dtype != np.float32 or x.ndim != 2:
         raise TypeError("x must be a 2-d float32 array (the kernel's input)")
     n, d = x.shape
-    cfg = fwht_config(d)
+    d_pad = int(np.shape(signs1)[0]) if signs1 is not None else d
+    if d > d_pad:
+        raise ValueError(f"x has d = {d} columns, more than the d_pad = {d_pad} of signs1")
+    cfg = fwht_config(d_pad)
     thr = np.asarray(thresholds, dtype=np.float32)
     if thr.shape != ((1 << bits) - 1,):
         raise ValueError(f"thresholds must have 2**bits - 1 = {(1 << bits) - 1} values")
-    s1, s2 = _check_signs(signs1, d, "signs1"), _check_signs(signs2, d, "signs2")
+    grid = search_grid(thr, bits)
+    s1, s2 = _check_signs(signs1, d_pad, "signs1"), _check_signs(signs2, d_pad, "signs2")
+    if d < d_pad:  # masked loads: the elements at and past d read as zeros
+        x = np.concatenate([x, np.zeros((n, d_pad - d), np.float32)], axis=1)
     xb = _blocks(x, cfg)
-    n_blocks = xb.shape[0]
-    valid = (np.arange(n_blocks * cfg.rows_per_block) < n).reshape(n_blocks, cfg.rows_per_block)
     regs = _load_row(xb, cfg)
     # 1. the norm
     s = np.zeros(regs.shape[:3], dtype=np.float32)
-    for c in range(cfg.chunks):
-        for i in range(cfg.vec):
-            s = _ftz(s + _ftz(regs[..., c, i] * regs[..., c, i]))
-    s = _row_sum(s, cfg)
+    with np.errstate(over="ignore", invalid="ignore"):  # NaN/Inf rows: the status says so
+        for c in range(cfg.chunks):
+            for i in range(cfg.vec):
+                s = _ftz(s + _ftz(regs[..., c, i] * regs[..., c, i]))
+        s = _row_sum(s, cfg)
     norm = np.sqrt(s[:, :, 0])
     inv = np.zeros_like(norm)
     np.divide(np.float32(1.0), norm, out=inv, where=norm > 0)
     _ftz(inv)  # 1 / r for r above 2**126
+    if status is not None:
+        status[0] |= np.uint32(_norm_status(norm.reshape(-1)[:n]))
     # 2. the rotation
-    _multiply_signs(regs, s1, cfg)
-    _fwht_row(regs, cfg)
-    # 3. codes, packed
-    words = np.zeros((n_blocks, _pack_words(cfg)), dtype=np.uint64)
-    off, n_bytes = _pack_layout(cfg, bits)
-    s2_regs = s2[cfg.element_index()]
-    with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf rows: the driver raises
-        code = _bucket(_ftz(_ftz(regs * s2_regs) * inv[:, :, None, None, None]), thr, bits)
-    word = np.zeros(code.shape[:-1], dtype=np.uint64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        _multiply_signs(regs, s1, cfg)
+        _fwht_row(regs, cfg)
+        # 3. codes: the grid search, one field per chunk, then the packed bytes
+        t = _ftz(_ftz(regs * s2[cfg.element_index()]) * inv[:, :, None, None, None])
+    code = grid_bucket(t, grid).astype(np.uint64)
+    field = np.zeros(code.shape[:-1], dtype=np.uint64)
     for i in range(cfg.vec):
-        word |= code[..., i].astype(np.uint64) << np.uint64(i * bits)
-    off = np.broadcast_to(off, word.shape)
-    blk = np.broadcast_to(np.arange(n_blocks)[:, None, None, None], word.shape)
-    keep = np.broadcast_to(valid[:, :, None, None], word.shape)
-    w, sh = off >> 5, (off & 31).astype(np.uint64)
-    np.bitwise_or.at(words, (blk[keep], w[keep]), ((word << sh) & 0xFFFFFFFF)[keep])
-    cross = keep & (sh + cfg.vec * bits > 32)
-    np.bitwise_or.at(words, (blk[cross], w[cross] + 1), (word >> (np.uint64(32) - sh))[cross])
-    # 4. the block's bytes
-    stream = words.astype("<u4").view(np.uint8)[:, : cfg.rows_per_block * n_bytes]
-    codes = stream.reshape(-1, n_bytes)[:n].copy()
-    return codes, norm.reshape(-1)[:n].copy()
+        field |= code[..., i] << np.uint64(i * bits)
+    codes = _store_codes(field, cfg, bits)
+    return codes.reshape(-1, codes.shape[-1])[:n].copy(), norm.reshape(-1)[:n].copy()
 
 
-def emulate_decode(codes, norms, signs1, signs2, levels, bits: int, d: int):
+def emulate_decode(codes, norms, signs1, signs2, levels, bits: int, d: int, *, d_out=None):
     """The kernel ``tq_decode_kernel`` in NumPy: ``s1 * H(s2 * levels[code]) * (r / d)``.
 
     Parameters
@@ -527,13 +645,19 @@ def emulate_decode(codes, norms, signs1, signs2, levels, bits: int, d: int):
     levels : (2**bits,) float32 ndarray
         Centroids in scaled units.
     bits, d : int
+        ``d`` the padded dimension, a power of two in the kernel table.
+    d_out : int, optional
+        Columns written (masked stores): the first ``d_out <= d`` (default ``d``).
 
     Returns
     -------
-    x_hat : (n, d) float32 ndarray
+    x_hat : (n, d_out) float32 ndarray
     """
     bits = check_bits(bits, "bits", hi=MAX_BITS)
     cfg = fwht_config(d)
+    d_out = d if d_out is None else int(d_out)
+    if not 1 <= d_out <= d:
+        raise ValueError(f"d_out must be between 1 and d = {d}, got {d_out}")
     codes = np.asarray(codes, dtype=np.uint8)
     norms = np.asarray(norms, dtype=np.float16).reshape(-1)
     n_bytes = (d * bits + 7) // 8
@@ -542,29 +666,17 @@ def emulate_decode(codes, norms, signs1, signs2, levels, bits: int, d: int):
     lv = np.asarray(levels, dtype=np.float32)
     s1, s2 = _check_signs(signs1, d, "signs1"), _check_signs(signs2, d, "signs2")
     n = codes.shape[0]
-    cb = _blocks(codes, cfg)  # (blocks, rows, n_bytes), zero rows past the end
-    n_blocks = cb.shape[0]
-    raw = np.zeros((n_blocks, _pack_words(cfg) * 4), dtype=np.uint8)
-    raw[:, : cfg.rows_per_block * n_bytes] = cb.reshape(n_blocks, -1)
-    words = raw.view("<u4").astype(np.uint64)
     # 1. unpack and look up
-    off, _ = _pack_layout(cfg, bits)
-    off = np.broadcast_to(off, (n_blocks,) + off.shape)
-    w, sh = off >> 5, (off & 31).astype(np.uint64)
-    blk = np.arange(n_blocks)[:, None, None, None]
-    f = words[blk, w]
-    cross = sh + cfg.vec * bits > 32
-    f = f | np.where(cross, words[blk, np.minimum(w + 1, words.shape[1] - 1)] << np.uint64(32), 0)
-    word = (f >> sh) & 0xFFFFFFFF
+    field = _load_codes(_blocks(codes, cfg), cfg, bits)
     mask = np.uint64((1 << bits) - 1)
-    code = np.stack([(word >> np.uint64(i * bits)) & mask for i in range(cfg.vec)], axis=-1)
+    code = np.stack([(field >> np.uint64(i * bits)) & mask for i in range(cfg.vec)], axis=-1)
     regs = _ftz(lv[code.astype(np.int64)] * s2[cfg.element_index()])
     # 2. the inverse rotation, s1 and the scale r / d
     _fwht_row(regs, cfg)
     nb = _blocks(norms.reshape(-1, 1), cfg)[:, :, 0]
     scale = _ftz(nb.astype(np.float32) * np.float32(1.0 / d))
     regs = _ftz(_ftz(regs * s1[cfg.element_index()]) * scale[:, :, None, None, None])
-    return _store_row(regs, cfg).reshape(-1, d)[:n].copy()
+    return _store_row(regs, cfg).reshape(-1, d)[:n, :d_out].copy()
 
 
 class EmulatedKernels:
@@ -584,18 +696,35 @@ class EmulatedKernels:
         """A small constant array (signs, thresholds, levels) in the kernels' dtype."""
         return np.ascontiguousarray(array, dtype=dtype)
 
+    _words: ClassVar[dict] = {}
+
     @staticmethod
-    def fwht(x2, scale, signs1=None, signs2=None):
+    def new_status():
+        """A fresh zeroed status word, ``(1,)`` uint32."""
+        return np.zeros(1, dtype=np.uint32)
+
+    @classmethod
+    def status_word(cls, name: str = "sticky"):
+        """The ``"sticky"`` (or ``"discard"``) status word of the emulated device."""
+        return cls._words.setdefault(name, np.zeros(1, dtype=np.uint32))
+
+    @staticmethod
+    def read_status(status) -> int:
+        return int(status[0])
+
+    @staticmethod
+    def fwht(x2, scale, signs1=None, signs2=None, status=None):
         """``(n, d)`` float32/float16 -> ``signs2 * H(signs1 * x2) * scale`` (``fwht_kernel``)."""
-        return _run_fwht(x2, fwht_config(x2.shape[-1]), scale, signs1, signs2)
+        cfg = fwht_config(x2.shape[-1]).for_itemsize(x2.itemsize)
+        return _run_fwht(x2, cfg, scale, signs1, signs2, status=status)
 
     @staticmethod
-    def encode(x2, signs1, signs2, thresholds, bits):
-        return emulate_encode(x2, signs1, signs2, thresholds, bits)
+    def encode(x2, signs1, signs2, thresholds, bits, status=None):
+        return emulate_encode(x2, signs1, signs2, thresholds, bits, status=status)
 
     @staticmethod
-    def decode(codes, norms, signs1, signs2, levels, bits, d):
-        return emulate_decode(codes, norms, signs1, signs2, levels, bits, d)
+    def decode(codes, norms, signs1, signs2, levels, bits, d, d_out=None):
+        return emulate_decode(codes, norms, signs1, signs2, levels, bits, d, d_out=d_out)
 
 
 def emulate_encode_mse(q, x):
