@@ -20,21 +20,51 @@ all cores (BLAS limited to one thread per block, see ``_parallel``),
 with ``1/sqrt(f)`` folded into each small factor so the normalisation is free.
 The factorisation and strategy for each ``d`` come from one table,
 ``_AUTO_STRATEGY`` and ``_KRON_FACTORS``, with the measurements that chose it.
+
+Plans and wisdom (as FFTW does it)
+----------------------------------
+That table was measured on one CPU; another one may prefer other factors.
+:func:`plan_fwht` returns the table's plan (``measure=False``, FFTW's
+"estimate") or times the candidate factorisations and row-block sizes on
+this machine and keeps the fastest (``measure=True``); ``fwht(x,
+plan="measure")`` does the same on first use of a ``(d, dtype)``. Measured
+plans are kept in memory as *wisdom*, keyed by the machine (CPU model,
+OpenBLAS kernel, numpy version): :func:`export_wisdom` writes them to a JSON
+file (by default under the user's cache directory, :func:`wisdom_path`),
+:func:`import_wisdom` reads them back (plans of other machines are kept but
+not used; a corrupt file is ignored with a warning), :func:`forget_wisdom`
+clears them. Nothing is written unless :func:`export_wisdom` is called.
 """
 from __future__ import annotations
 
+import functools
+import itertools
+import json
+import os
+import platform
 import threading
+import time
+import warnings
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from ._parallel import for_each_block
+from ._parallel import blas_controller, for_each_block
 from ._validate import as_float_array, check_power_of_two, ensure_finite
 from .backend import get_xp, gpu_function, is_cupy_array
 
 __all__ = [
     "MAX_LOG2_D",
     "STRATEGIES",
+    "FwhtPlan",
+    "plan_fwht",
+    "export_wisdom",
+    "import_wisdom",
+    "forget_wisdom",
+    "wisdom_path",
+    "machine_key",
     "fwht",
     "fwht_reference",
     "fwht_stages",
@@ -374,7 +404,8 @@ def _scratch_block(rows: int, d: int, dtype) -> np.ndarray:
     return buf[:nbytes].view(dtype).reshape(rows, d)
 
 
-def _parallel_blocks(x2, out2, func, normalize, x_orig, min_rows=1, scratch=True) -> None:
+def _parallel_blocks(x2, out2, func, normalize, x_orig, min_rows=1, scratch=True,
+                     block_bytes=_BLOCK_BYTES) -> None:
     """Run ``func`` over row blocks of ``x2`` into ``out2``, on all cores (``_parallel``).
 
     Each block is about ``_BLOCK_BYTES``; ``min_rows`` keeps blocks tall where
@@ -382,7 +413,7 @@ def _parallel_blocks(x2, out2, func, normalize, x_orig, min_rows=1, scratch=True
     block keeps BLAS's own threads (one large product uses them well).
     """
     n, d = x2.shape
-    rows = max(min_rows, _BLOCK_BYTES // (d * out2.dtype.itemsize))
+    rows = max(min_rows, block_bytes // (d * out2.dtype.itemsize))
 
     def new_scratch():
         return _scratch_block(min(rows, n), d, out2.dtype) if scratch else None
@@ -396,7 +427,7 @@ def _parallel_blocks(x2, out2, func, normalize, x_orig, min_rows=1, scratch=True
     for_each_block(n, rows, body, new_scratch, limit_single=False)
 
 
-def fwht(x, normalize: bool = True, strategy: str | None = None, *, out=None):
+def fwht(x, normalize: bool = True, strategy: str | None = None, *, out=None, plan=None):
     """Fast Walsh-Hadamard transform along the last axis.
 
     Parameters
@@ -416,6 +447,12 @@ def fwht(x, normalize: bool = True, strategy: str | None = None, *, out=None):
         overlapping ``x`` (no in-place transform). Reusing one saves allocating
         (and page-faulting) a fresh array per call, about one ``np.copyto`` of
         the array on a large input.
+    plan : {None, "estimate", "measure"} or FwhtPlan
+        How to run it (with ``strategy=None``): ``None``/``"estimate"`` the
+        built-in table, ``"measure"`` the fastest plan measured on this machine
+        (:func:`plan_fwht` with ``measure=True``: from the wisdom, or timed once
+        per ``(d, dtype)``, which takes a second or so), or a plan from
+        :func:`plan_fwht`. Every plan gives the transform within float rounding.
 
     Returns
     -------
@@ -466,9 +503,26 @@ def fwht(x, normalize: bool = True, strategy: str | None = None, *, out=None):
         return out
     x = as_float_array(x, "x", check_finite=False)  # finiteness: checked per block below
     d = check_power_of_two(x.shape[-1], "d (the last axis of x)", max_value=_MAX_D)
+    work_dtype = np.float32 if x.dtype == np.float16 else x.dtype
+    block_bytes = _BLOCK_BYTES
+    func = None
+    if plan is not None and plan != "estimate":
+        if strategy is not None:
+            raise ValueError("pass strategy or plan, not both")
+        if isinstance(plan, str):
+            if plan != "measure":
+                raise ValueError(f'plan must be None, "estimate", "measure" or a FwhtPlan, got {plan!r}')
+            plan = plan_fwht(d, work_dtype, measure=True)
+        if not isinstance(plan, FwhtPlan):
+            raise TypeError(f"plan must be a FwhtPlan from plan_fwht, got {type(plan).__name__}")
+        if plan.d != d:
+            raise ValueError(f"this plan is for d = {plan.d}, but x has d = {d}: plan_fwht({d}, ...)")
+        strategy, block_bytes = plan.strategy, plan.block_bytes
+        if strategy == "kron":
+            func = functools.partial(_fwht_kron, factors=plan.factors)
     if strategy is None:
         strategy = _AUTO_STRATEGY[d]
-    func = _STRATEGY_FUNCS.get(strategy)
+    func = func or _STRATEGY_FUNCS.get(strategy)
     if func is None:
         raise ValueError(f"strategy must be None (automatic) or one of {STRATEGIES}, "
                          f"got {strategy!r}")
@@ -477,14 +531,13 @@ def fwht(x, normalize: bool = True, strategy: str | None = None, *, out=None):
                          f"d <= {_MAX_DENSE_D}, got d = {d}: use strategy='kron' or None")
     if out is not None:
         _check_out(out, x)
-    work_dtype = np.float32 if x.dtype == np.float16 else x.dtype
     x2 = x.reshape(-1, d)  # a view whenever the strides allow it
     if x2.dtype != work_dtype:
         x2 = x2.astype(work_dtype)
     y = out if out is not None and out.dtype == work_dtype else np.empty(x.shape, work_dtype)
     dense = strategy == "dense"  # tall blocks, so that each pass over H does more rows
     _parallel_blocks(x2, y.reshape(-1, d), func, bool(normalize), x,
-                     min_rows=256 if dense else 1, scratch=not dense)
+                     min_rows=256 if dense else 1, scratch=not dense, block_bytes=block_bytes)
     if out is not None:
         if y is not out:  # float16: computed in float32
             np.copyto(out, y, casting="unsafe")
@@ -503,3 +556,241 @@ def _check_out(out, x) -> None:
     if np.may_share_memory(out, x):
         raise ValueError("out must not overlap x (fwht does not transform in place): "
                          "pass a separate array, e.g. np.empty_like(x)")
+
+
+# --------------------------------------------------------------------------------------
+# Plans and wisdom
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FwhtPlan:
+    """How :func:`fwht` transforms vectors of one ``d`` and dtype (see :func:`plan_fwht`).
+
+    Attributes
+    ----------
+    d : int
+    dtype : str
+        ``"float32"`` or ``"float64"`` (float16 is computed in float32).
+    strategy : str
+        ``"kron"`` or ``"dense"``.
+    factors : tuple of int
+        The Kronecker factors (product ``d``; the last is applied first); ``(d,)`` for dense.
+    block_bytes : int
+        Bytes of input per row block (one block per worker at a time).
+    source : str
+        ``"estimate"`` (the built-in table), ``"measured"`` (timed now) or ``"wisdom"``.
+    ratio : float or None
+        Measured time over ``np.copyto`` of the same array (None for an estimate).
+    """
+
+    d: int
+    dtype: str
+    strategy: str
+    factors: tuple
+    block_bytes: int = _BLOCK_BYTES
+    source: str = "estimate"
+    ratio: float | None = None
+
+    def __post_init__(self):
+        if self.strategy not in ("kron", "dense") or int(np.prod(self.factors)) != self.d or \
+                any(f < 1 or f & (f - 1) for f in self.factors) or self.block_bytes < 1024:
+            raise ValueError(f"not a valid plan: {self!r} (factors must be powers of two whose "
+                             f"product is d, strategy 'kron' or 'dense')")
+
+
+_wisdom: dict = {}  # machine key -> {"float32:128": plan fields}
+_wisdom_lock = threading.Lock()
+_wisdom_loaded: set = set()  # default files already read (once per process)
+
+
+def machine_key() -> str:
+    """What a measured plan depends on: CPU model, OpenBLAS kernel, numpy version."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    ctl = blas_controller()
+    kernel = "-"
+    if ctl is not None:
+        for lib in ctl.lib_controllers:
+            info = lib.info()
+            if info.get("internal_api") == "openblas":
+                kernel = f"openblas {info.get('version')} {info.get('architecture')}"
+                break
+    return f"{cpu} | {kernel} | numpy {np.__version__} | {os.cpu_count()} cpus"
+
+
+def wisdom_path() -> Path:
+    """The default wisdom file: ``$XDG_CACHE_HOME`` (or ``~/.cache``)/turboquant-lab/fwht-wisdom.json."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "turboquant-lab" / "fwht-wisdom.json"
+
+
+def _plan_key(d: int, dtype) -> str:
+    return f"{np.dtype(dtype).name}:{int(d)}"
+
+
+def export_wisdom(path=None) -> Path:
+    """Write the measured plans (every machine's) as JSON to ``path`` (default :func:`wisdom_path`).
+
+    Returns
+    -------
+    Path
+        The file written (its folder is created).
+    """
+    path = Path(path) if path is not None else wisdom_path()
+    with _wisdom_lock:
+        data = {"format": "turboquant-lab fwht wisdom", "version": 1,
+                "machines": {m: dict(plans) for m, plans in _wisdom.items()}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def import_wisdom(path=None) -> int:
+    """Read plans written by :func:`export_wisdom` into memory; returns how many are for this machine.
+
+    A missing file imports nothing; an unreadable or malformed one is ignored
+    with a ``UserWarning`` (then nothing of it is used).
+    """
+    path = Path(path) if path is not None else wisdom_path()
+    if not path.exists():
+        return 0
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != "turboquant-lab fwht wisdom" or data.get("version") != 1:
+            raise ValueError("not a turboquant-lab fwht wisdom file (version 1)")
+        machines = {}
+        for machine, plans in data["machines"].items():
+            machines[str(machine)] = {}
+            for key, fields in plans.items():
+                plan = FwhtPlan(**{**fields, "factors": tuple(fields["factors"]), "source": "wisdom"})
+                if key != _plan_key(plan.d, plan.dtype):
+                    raise ValueError(f"entry {key!r} holds a plan for {plan.dtype}:{plan.d}")
+                machines[str(machine)][key] = _plan_fields(plan)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+        warnings.warn(f"ignoring the FWHT wisdom file {path}: {err}", UserWarning, stacklevel=2)
+        return 0
+    with _wisdom_lock:
+        for machine, plans in machines.items():
+            _wisdom.setdefault(machine, {}).update(plans)
+    return len(machines.get(machine_key(), {}))
+
+
+def forget_wisdom() -> None:
+    """Drop every plan in memory (files are left alone; the default file is not re-read)."""
+    with _wisdom_lock:
+        _wisdom.clear()
+        _wisdom_loaded.add(str(wisdom_path()))
+
+
+def _plan_fields(plan: FwhtPlan) -> dict:
+    return {"d": plan.d, "dtype": plan.dtype, "strategy": plan.strategy, "factors": list(plan.factors),
+            "block_bytes": plan.block_bytes, "ratio": plan.ratio}
+
+
+def _kron_candidates(d: int) -> list[tuple[int, ...]]:
+    """Factorisations of d worth timing: non-decreasing powers of two from 2 to 64, at most 5
+    factors, the last (applied first, one GEMM) at least 4; plus the table's own."""
+    if d < 4:
+        return [_KRON_FACTORS[d]]
+    log_d = d.bit_length() - 1
+    out = {_KRON_FACTORS[d]}
+    for k in range(1, 6):
+        for parts in itertools.combinations_with_replacement(range(1, 7), k):
+            if sum(parts) == log_d and parts[-1] >= 2:
+                out.add(tuple(1 << p for p in parts))
+    return sorted(out, key=lambda t: (len(t), t))
+
+
+def _time_plans(plans, x, rounds: int) -> list[float]:
+    """Cost of each plan as a ratio to np.copyto: the least CPU time (all threads) over ``rounds``
+    round-robin rounds. CPU time, not wall time: on a shared machine other processes stretch the
+    wall clock at random, and the plans differ in work, not in how well they use the cores."""
+    out = np.empty_like(x)
+    best = [np.inf] * len(plans)
+    best_copy = np.inf
+    for _ in range(rounds):
+        t0 = time.process_time()
+        np.copyto(out, x)
+        best_copy = min(best_copy, time.process_time() - t0)
+        for i, p in enumerate(plans):
+            t0 = time.process_time()
+            fwht(x, plan=p, out=out)
+            best[i] = min(best[i], time.process_time() - t0)
+    return [b / max(best_copy, 1e-6) for b in best]
+
+
+def plan_fwht(d: int, dtype=np.float32, measure: bool = False, *, mib: float = 8.0,
+              rounds: int = 3) -> FwhtPlan:
+    """The plan :func:`fwht` uses for ``d`` and ``dtype``: the table's, or the fastest measured.
+
+    Parameters
+    ----------
+    d : int
+        A power of two from 1 to ``2**16``.
+    dtype : numpy dtype
+        float32 or float64 (float16 is computed in float32).
+    measure : bool
+        False (default): the built-in table (``source="estimate"``). True: the
+        plan of this machine's wisdom (:func:`import_wisdom`, tried once on the
+        default file) or, without one, time every candidate factorisation, then
+        row-block sizes of 0.25 to 4 MiB for the best, on ``mib`` MiB of random
+        rows, the least CPU time of ``rounds`` round-robin rounds each (robust
+        to other processes), and keep the fastest in memory (written to disk
+        only by :func:`export_wisdom`).
+    mib, rounds : float, int
+        Size of the timed array and rounds (measure=True only).
+
+    Returns
+    -------
+    FwhtPlan
+
+    Examples
+    --------
+    >>> plan_fwht(128)
+    FwhtPlan(d=128, dtype='float32', strategy='kron', factors=(8, 16), block_bytes=1048576, source='estimate', ratio=None)
+    """
+    d = check_power_of_two(d, "d", max_value=_MAX_D)
+    dt = np.dtype(dtype)
+    if dt == np.float16:
+        dt = np.dtype(np.float32)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64 (float16 runs in float32), got {dt}")
+    strategy = _AUTO_STRATEGY[d]
+    estimate = FwhtPlan(d, dt.name, strategy, _KRON_FACTORS[d] if strategy == "kron" else (d,))
+    if not measure:
+        return estimate
+    machine, key = machine_key(), _plan_key(d, dt)
+    default = str(wisdom_path())
+    if default not in _wisdom_loaded:
+        _wisdom_loaded.add(default)
+        import_wisdom()
+    with _wisdom_lock:
+        known = _wisdom.get(machine, {}).get(key)
+    if known is not None:
+        return FwhtPlan(**{**known, "factors": tuple(known["factors"]), "source": "wisdom"})
+    rows = max(1, int(mib * 2**20) // (d * dt.itemsize))
+    x = np.random.default_rng(d).standard_normal((rows, d)).astype(dt)
+    plans = [FwhtPlan(d, dt.name, "kron", f) for f in _kron_candidates(d)]
+    if d <= 256:
+        plans.append(FwhtPlan(d, dt.name, "dense", (d,)))
+    ratios = _time_plans(plans, x, rounds)
+    best = plans[int(np.argmin(ratios))]
+    sizes = [FwhtPlan(d, dt.name, best.strategy, best.factors, b) for b in
+             (1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22)]
+    ratios = _time_plans(sizes, x, rounds)
+    i = int(np.argmin(ratios))
+    plan = FwhtPlan(d, dt.name, best.strategy, best.factors, sizes[i].block_bytes, "measured",
+                    round(float(ratios[i]), 3))
+    with _wisdom_lock:
+        _wisdom.setdefault(machine, {})[key] = _plan_fields(plan)
+    return plan

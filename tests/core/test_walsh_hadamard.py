@@ -371,3 +371,89 @@ def test_cupy_input_goes_to_the_gpu_module(monkeypatch):
     arr = FakeCupyArray()
     assert fwht(arr, normalize=False) == "from gpu"
     assert calls == [(arr, False)]
+
+
+# ------------------------------------------------------------------ plans and wisdom
+
+
+@pytest.fixture
+def wisdom_home(tmp_path, monkeypatch):
+    """An empty cache folder for the default wisdom file, and no wisdom in memory."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    hmod.forget_wisdom()
+    monkeypatch.setattr(hmod, "_wisdom_loaded", set())
+    yield tmp_path
+    hmod.forget_wisdom()
+
+
+def test_estimate_plan_is_the_table():
+    for d in (1, 2, 32, 128, 4096, 65536):
+        p = hmod.plan_fwht(d)
+        assert p.source == "estimate" and p.d == d and int(np.prod(p.factors)) == d
+        assert p.strategy == hmod._AUTO_STRATEGY[d]
+    assert hmod.plan_fwht(64, np.float16).dtype == "float32"  # float16 runs in float32
+    with pytest.raises(TypeError, match="float32 or float64"):
+        hmod.plan_fwht(64, np.int32)
+
+
+@pytest.mark.parametrize("d", [2, 64, 512])
+def test_measured_plan_is_a_valid_factorisation_and_transforms(wisdom_home, d):
+    p = hmod.plan_fwht(d, np.float32, measure=True, mib=0.25, rounds=1)
+    assert p.source == "measured" and p.ratio > 0 and p.d == d
+    assert int(np.prod(p.factors)) == d and all(f & (f - 1) == 0 for f in p.factors)
+    assert p.strategy == "dense" or p.factors in hmod._kron_candidates(d)
+    x = np.random.default_rng(d).standard_normal((300, d)).astype(np.float32)
+    ref = fwht_reference(x.astype(np.float64))
+    for plan in (p, "measure"):  # the second comes from the wisdom in memory
+        np.testing.assert_allclose(fwht(x, plan=plan), ref, rtol=0, atol=8 * EPS32 * np.log2(2 * d) * 4)
+    assert hmod.plan_fwht(d, measure=True).source == "wisdom"
+    assert not hmod.wisdom_path().exists()  # nothing written unless asked
+
+
+def test_every_candidate_factorisation_gives_the_transform():
+    x = np.random.default_rng(0).standard_normal((40, 256))
+    ref = fwht_reference(x)
+    for f in hmod._kron_candidates(256):
+        np.testing.assert_allclose(fwht(x, plan=hmod.FwhtPlan(256, "float64", "kron", f)), ref,
+                                   atol=1e-12)
+    with pytest.raises(ValueError, match="not a valid plan"):
+        hmod.FwhtPlan(256, "float64", "kron", (4, 32))
+    with pytest.raises(ValueError, match="d = 128"):
+        fwht(x, plan=hmod.plan_fwht(128))
+    with pytest.raises(ValueError, match="not both"):
+        fwht(x, strategy="kron", plan="measure")
+
+
+def test_wisdom_round_trips_and_is_keyed_by_machine(wisdom_home):
+    p = hmod.plan_fwht(128, measure=True, mib=0.25, rounds=1)
+    path = hmod.export_wisdom()
+    assert path == hmod.wisdom_path() and path.exists()
+    data = __import__("json").loads(path.read_text())
+    assert list(data["machines"]) == [hmod.machine_key()]
+    hmod.forget_wisdom()
+    assert hmod.import_wisdom(path) == 1
+    q = hmod.plan_fwht(128, measure=True)
+    assert q.source == "wisdom" and (q.factors, q.block_bytes, q.ratio) == (p.factors, p.block_bytes, p.ratio)
+    # another machine's plans are kept but not used
+    data["machines"] = {"another cpu | openblas x | numpy 0": data["machines"][hmod.machine_key()]}
+    other = wisdom_home / "other.json"
+    other.write_text(__import__("json").dumps(data))
+    hmod.forget_wisdom()
+    assert hmod.import_wisdom(other) == 0
+    assert hmod.plan_fwht(128, measure=True, mib=0.25, rounds=1).source == "measured"
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"format": "something else", "version": 1}',
+                                  '{"format": "turboquant-lab fwht wisdom", "version": 1, "machines": '
+                                  '{"m": {"float32:128": {"d": 128, "dtype": "float32", "strategy": "kron", '
+                                  '"factors": [4, 16], "block_bytes": 1048576, "ratio": 1.0}}}}'])
+def test_a_corrupt_wisdom_file_is_ignored_with_a_warning(wisdom_home, text):
+    path = hmod.wisdom_path()
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    with pytest.warns(UserWarning, match="ignoring the FWHT wisdom file"):
+        assert hmod.import_wisdom() == 0
+    with pytest.warns(UserWarning):  # plan="measure" reads the default file once, then measures
+        p = hmod.plan_fwht(32, measure=True, mib=0.1, rounds=1)
+    assert p.source == "measured"
+    assert path.read_text() == text  # left alone
