@@ -5,13 +5,21 @@ import math
 
 import numpy as np
 
-from turboquant_lab import codebooks, data, packing, rotation
+from turboquant_lab import codebooks, data, packing, rotation, turboquant
 
-from .._checking import Failure, allclose, as_array, call_learner, checker, expect, first_hint, seeded_rng
+from .._checking import (
+    Failure,
+    allclose,
+    as_array,
+    as_number,
+    call_learner,
+    checker,
+    expect,
+    first_hint,
+    seeded_rng,
+)
 
-__all__ = ["check_pack3", "check_unpack3", "check_roundtrip"]
-
-
+__all__ = ["check_pack3", "check_unpack3", "check_roundtrip", "check_predicted_error"]
 
 
 def _pack_msb_first(codes, bits):
@@ -126,9 +134,9 @@ def check_roundtrip(tq_encode, tq_decode):
                  "divide x by its norm first: the codebook is made for unit vectors."),
                 (_lloyd_gauss_codes(t, bits), "use the codebook of the exact law at this d: "
                                              "tql.lloyd_max_codebook(bits, d)."),
-            ], "codes = cb.quantize(sqrt(d) * rh.forward(x / norms)) with "
-               "rh = tql.RandomizedHadamard(d, seed) and cb = tql.lloyd_max_codebook(bits, d); "
-               "then tql.pack_bits(codes, bits).")
+            ], "follow the encode steps in order: the norms, the unit vectors, the rotation "
+               "tql.RandomizedHadamard(d, seed), the scale sqrt(d), the codebook of the exact "
+               "law at this d, and only then the packing.")
             raise Failure(f"{wrong:.1%} of the codes differ from the library's parts",
                            case=case, expected=codes[0], got=got_codes[0],
                            what="codes of the first vector", hint=hint)
@@ -141,11 +149,11 @@ def check_roundtrip(tq_encode, tq_decode):
                                              "x_hat = norms[:, None] * (...)."),
                 (x_hat_ref * math.sqrt(d), "divide the centroids by sqrt(d) before the "
                                            "inverse rotation."),
-                (lambda g: allclose(g, rotation.RandomizedHadamard(d, seed=seed).forward(
-                    x_hat_ref / norms[:, None]) * norms[:, None], 1e-3, 1e-4),
+                (lambda g: allclose(g, _forward_twice(x_hat_ref / norms[:, None], d, seed)
+                                    * norms[:, None], 1e-3, 1e-4),
                  "decode with rh.inverse, not rh.forward."),
-            ], "x_hat = norms[:, None] * rh.inverse(cb.dequantize(codes) / sqrt(d)), codes "
-               "from tql.unpack_bits(packed, bits, d).")
+            ], "undo the encode steps in reverse order: unpack, look up the centroids, undo "
+               "the sqrt(d) scale, undo the rotation, restore the length.")
             raise Failure("tq_decode does not invert the library's encoding", case=dcase,
                            expected=x_hat_ref[0], got=x_hat[0], what="first vector", hint=hint)
         # the whole round trip, learner's encode then learner's decode
@@ -165,6 +173,63 @@ def check_roundtrip(tq_encode, tq_decode):
             "trip's error ||x - x_hat||^2 / ||x||^2 agrees with the codebook's prediction.")
 
 
+def _forward_twice(u_hat, d, seed):
+    """What a decoder that applies rh.forward instead of rh.inverse returns (for a unit x_hat).
+
+    The right decoder returns ``u_hat = inverse(z)``, so ``z = forward(u_hat)``; the slip
+    returns ``forward(z)``.
+    """
+    rh = rotation.RandomizedHadamard(d, seed=seed)
+    return rh.forward(rh.forward(u_hat))
+
+
 def _lloyd_gauss_codes(t, bits):
     """Codes from the Gaussian-limit codebook (a typical slip: d=None instead of the exact d)."""
     return codebooks.lloyd_max_codebook(bits).quantize(t)
+
+
+def _measured_outlier_error(bits, d, n_outliers, outlier_scale):
+    """The pipeline's mean relative error on make_kv_vectors data, as lesson 08 measures it."""
+    x = data.make_kv_vectors(2000, d, n_outliers=n_outliers, outlier_scale=outlier_scale, seed=0)
+    q = turboquant.TurboQuantMSE(d, bits, seed=0)
+    x_hat = np.asarray(q.decode(q.encode(x)), dtype=np.float64)
+    x = x.astype(np.float64)
+    return float(np.mean(np.sum((x - x_hat) ** 2, axis=1) / np.sum(x ** 2, axis=1)))
+
+
+@checker("predicted_error")
+def check_predicted_error(predicted_error):
+    """Check ``predicted_error(bits, d, n_outliers, outlier_scale)`` against the measured pipeline.
+
+    The reference is a measurement: ``TurboQuantMSE(d, bits, seed=0)`` on 2,000 vectors of
+    ``tql.make_kv_vectors(2000, d, n_outliers, outlier_scale, seed=0)``; a prediction passes
+    within 3%.
+    """
+    cases = [(b, 128, 5, 20.0) for b in (1, 2, 3, 4)] + [(2, 64, 3, 10.0), (3, 256, 8, 50.0)]
+    for bits, d, n_out, scale in cases:
+        case = f"bits = {bits}, d = {d}, n_outliers = {n_out}, outlier_scale = {scale}"
+        measured = _measured_outlier_error(bits, d, n_out, scale)
+        got = as_number(call_learner(predicted_error, bits, d, n_out, scale, case=case), case)
+        if abs(got / measured - 1) <= 0.03:
+            continue
+        cb = codebooks.lloyd_max_codebook(bits, d)
+        hint = first_hint(got, [
+            (lambda g: abs(g / cb.mse - 1) < 0.01,
+             "that is the codebook's own prediction, cb.mse: right for vectors whose directions "
+             "are uniformly random. These are not: predict the law of their rotated "
+             "coordinates first."),
+            (lambda g: abs(g / codebooks.expected_mse(cb.centroids, n_out) - 1) < 0.01,
+             f"close: the law at d = n_outliers counts only the {n_out} outlier channels; the "
+             f"other {d - n_out} channels carry part of the energy too. Include them."),
+            (lambda g: abs(g / (cb.mse * (1 + n_out * scale ** 2 / d)) - 1) < 0.05,
+             "the error is relative to ||x||^2 (a unit vector after normalising): it does not "
+             "grow with the outliers' size."),
+        ], "one rotated, scaled coordinate t = sqrt(d) (D2 H D1 x)_i / ||x|| is a sum over "
+           "the channels of x_j / ||x|| with fixed signs +-1. The channels are independent and "
+           "symmetric: what law does that sum follow? Estimate E[(t - Q(t))^2] under it, with "
+           "Q the codebook tql.lloyd_max_codebook(bits, d).")
+        raise Failure(f"off by {got / measured - 1:+.1%} from the measured error (tolerance "
+                      f"3%)", case=case, expected=measured, got=got,
+                      what="mean ||x - x_hat||^2 / ||x||^2", hint=hint)
+    return ("Within 3% of the error measured on the pipeline (2,000 vectors) for 1 to 4 bits "
+            "at d = 128 and two other data sets.")

@@ -22,7 +22,7 @@ PIPELINE_METHODS = ("none", "dense", "hadamard")
 
 
 _PIPELINE_LABELS = {"none": "naive min-max (no rotation)", "dense": "dense rotation + Lloyd-Max",
-                    "hadamard": "WHT + Lloyd-Max"}
+                    "hadamard": "WHT + Lloyd-Max (TurboQuant)"}
 
 
 _PIPELINE_DATA = ("outliers", "gaussian")
@@ -49,8 +49,9 @@ class PipelineComparison:
         ``||x - x_hat||^2 / ||x||^2`` of each vector.
     bits_per_coordinate : float
         Storage per coordinate with the side information: float16 norm for
-        TurboQuant (``Encoded.bits_per_coordinate``), float32 ``lo`` and
-        ``scale`` for naive min-max.
+        TurboQuant (``Encoded.bits_per_coordinate``), float16 ``lo`` and
+        ``scale`` for naive min-max (``uniform_quantize(..., side_dtype=np.float16)``,
+        the course's convention, as in ``tql.compare_kv_quantizers``).
     seconds_per_vector : float
         Wall-clock time of encode + decode per vector (best of ``repeats``);
         a timing, so it changes from run to run.
@@ -78,10 +79,9 @@ class PipelineComparison:
 
 def _pipeline_round_trip(x, bits: int, method: str, seed: int):
     """``(encode, decode, predicted, bits_per_coordinate_of)`` for one method."""
-    if method == "none":
-
-        return (lambda v: uniform_quantize(v, bits), uniform_dequantize, None,
-                lambda q: q.bits_per_coordinate(side_bits=32))
+    if method == "none":  # lo and scale stored as float16, rounded outwards: 32 bits per vector
+        return (lambda v: uniform_quantize(v, bits, side_dtype=np.float16), uniform_dequantize,
+                None, lambda q: q.bits_per_coordinate())
 
     tq = TurboQuantMSE(x.shape[-1], bits, seed=seed, rotation=method)
     return tq.encode, tq.decode, tq.expected_mse, lambda enc: enc.bits_per_coordinate
@@ -99,7 +99,7 @@ def compute_pipeline_comparison(bits: int = 3, method: str = "hadamard", n: int 
         Bits per coordinate, 1 to 8 (the same for every method).
     method : {"none", "dense", "hadamard"}
         ``"none"``: naive per-vector min-max uniform quantization (lessons
-        01-02); ``"dense"``: ``TurboQuantMSE(rotation="dense")`` (Haar rotation,
+        01-02; ``lo`` and ``scale`` stored as float16); ``"dense"``: ``TurboQuantMSE(rotation="dense")`` (Haar rotation,
         Lloyd-Max codebook); ``"hadamard"``: ``TurboQuantMSE(rotation="hadamard")``.
     n, d : int
         Number and dimension of the vectors (``d`` a power of two for "hadamard"
@@ -138,8 +138,6 @@ def compute_pipeline_comparison(bits: int = 3, method: str = "hadamard", n: int 
     >>> bool(abs(r.relative_mse / r.predicted - 1) < 0.05)
     True
     """
-
-
     bits = check_bits(bits)
     if method not in PIPELINE_METHODS:
         raise ValueError(f"method must be one of {PIPELINE_METHODS}, got {method!r}")

@@ -6,12 +6,90 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import FancyBboxPatch
 
 from .._ui import LEVEL_COLOR, NORMAL_COLOR, OUTLIER_COLOR, ROTATED_COLOR
 
 __all__ = [
-    "draw_vector_steps", "draw_pipeline_comparison", "NORMAL_COLOR", "OUTLIER_COLOR", "ROTATED_COLOR",
+    "PIPELINE_BOXES", "draw_pipeline_diagram", "draw_vector_steps", "draw_pipeline_comparison",
+    "NORMAL_COLOR", "OUTLIER_COLOR", "ROTATED_COLOR",
 ]
+
+#: The essay's six boxes ("The Complete Pipeline"): (title, what happens), in order.
+PIPELINE_BOXES = (
+    ("Input", "KV vector with\noutlier channels"),
+    ("Step 1\nrandom sign flip", "x * signs1\n(each +1 or -1)"),
+    ("Step 2\nWalsh-Hadamard", "butterflies: log2 d\nstages of + and -\nO(d log d)"),
+    ("Step 3\nrandom sign flip", "* signs2\n(each +1 or -1)"),
+    ("Step 4\noptimal quantization", "Lloyd-Max slots for\nthe known law"),
+    ("Output", "packed codes\n(+ the norm)"),
+)
+
+#: The way back, from the output to the input (the essay's last sentence of the Output box).
+PIPELINE_WAY_BACK = ("dequantize", "inverse sign flip", "inverse WHT", "inverse sign flip")
+
+
+def draw_pipeline_diagram(ax=None, notes=None):
+    """Lesson 08: the essay's six-box pipeline, left to right, and the way back below it.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes or None
+        ``None`` makes a new (11, 3) figure.
+    notes : dict, optional
+        ``{box index (0-5): text}``: an extra line written under a box (for
+        example a figure measured on the page). The diagram draws the text it
+        is given; it computes nothing.
+
+    Returns
+    -------
+    ax : Axes
+        Box ``k`` is the ``k``-th :class:`~matplotlib.patches.FancyBboxPatch` of
+        ``ax.patches``; its title, description and note are ``ax.texts``.
+    """
+    ax = axes_or_new_wide(ax)
+    notes = {} if notes is None else dict(notes)
+    n = len(PIPELINE_BOXES)
+    width, gap, top, height = 1.35, 0.35, 2.2, 1.55
+    fills = ["#e8eef8", "#fbe9e7", "#e8f4ea", "#fbe9e7", "#fff4dd", "#eeeeee"]
+    centers = []
+    for k, (title, text) in enumerate(PIPELINE_BOXES):
+        x0 = k * (width + gap)
+        centers.append(x0 + width / 2)
+        ax.add_patch(FancyBboxPatch((x0, top - height), width, height,
+                                    boxstyle="round,pad=0.02,rounding_size=0.08",
+                                    facecolor=fills[k], edgecolor=LEVEL_COLOR, lw=1.2))
+        ax.text(x0 + width / 2, top - 0.08, title, ha="center", va="top", fontsize=8,
+                fontweight="bold")
+        ax.text(x0 + width / 2, top - 0.78, text, ha="center", va="top", fontsize=7)
+        if k in notes:
+            ax.text(x0 + width / 2, top - height - 0.1, str(notes[k]), ha="center", va="top",
+                    fontsize=7.5, color=OUTLIER_COLOR)
+        if k:
+            ax.annotate("", xy=(x0 - 0.02, top - height / 2),
+                        xytext=(x0 - gap + 0.02, top - height / 2),
+                        arrowprops=dict(arrowstyle="-|>", color="black", lw=1.2))
+    # the way back: from the output, under the boxes, to the input
+    y_back = -0.2
+    ax.annotate("", xy=(centers[0], top - height - 0.45), xytext=(centers[0], y_back),
+                arrowprops=dict(arrowstyle="-|>", color=ROTATED_COLOR, lw=1.2))
+    ax.plot([centers[-1], centers[-1], centers[0]], [top - height - 0.45, y_back, y_back],
+            color=ROTATED_COLOR, lw=1.2)
+    ax.text((centers[0] + centers[-1]) / 2, y_back - 0.08,
+            "to reconstruct: " + " -> ".join(PIPELINE_WAY_BACK) + "   (times the norm)",
+            ha="center", va="top", fontsize=8, color=ROTATED_COLOR)
+    ax.set_xlim(-0.1, n * width + (n - 1) * gap + 0.1)
+    ax.set_ylim(y_back - 0.45, top + 0.1)
+    ax.set_axis_off()
+    ax.set_title("The complete pipeline (the essay's six boxes)", fontsize=10)
+    return ax
+
+
+def axes_or_new_wide(ax):
+    """``ax``, or the axes of a new (11, 3) figure."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 3))
+    return ax
 
 
 def draw_vector_steps(axes, steps, outlier_channels=()):
