@@ -343,3 +343,45 @@ def test_cupy_input_stays_on_the_gpu():
     assert isinstance(x_hat, cp.ndarray)
     same = np.mean(cp.asnumpy(enc.codes) == q.encode(x).codes)
     assert same > 0.999
+
+
+# ------------------------------------------------------------------ the symmetric search
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("d", [2, 16, 128, 4096])
+def test_symmetric_search_is_searchsorted_exactly(bits, d):
+    from turboquant_lab.turboquant import _bucketize_symmetric, _float32_thresholds, _symmetric_thresholds
+
+    b = lloyd_max_codebook(bits, d).boundaries
+    sym = _symmetric_thresholds(b)
+    assert sym is not None  # Lloyd-Max codebooks of the coordinate law are symmetric about 0
+    thr = _float32_thresholds(b)
+    edges = np.concatenate([thr, -thr, np.nextafter(thr, np.float32(np.inf)),
+                            np.nextafter(thr, np.float32(-np.inf)), -np.nextafter(thr, np.float32(np.inf))])
+    t = np.concatenate([np.random.default_rng(bits).standard_normal(5000) * 2, edges,
+                        [0.0, -0.0, 1e-40, -1e-40, np.inf, -np.inf, 90.0, -90.0]]).astype(np.float32)
+    n = t.size
+    got = _bucketize_symmetric(t.copy(), sym, np.empty(n, np.uint8), np.empty(n, bool), np.empty(n, bool))
+    np.testing.assert_array_equal(got, np.searchsorted(b, t.astype(np.float64), side="right"))
+
+
+def test_symmetric_search_with_boundaries_that_are_float32():
+    from turboquant_lab.turboquant import _bucketize_symmetric, _symmetric_thresholds
+
+    b = np.array([-1.5, -0.5, 0.0, 0.5, 1.5])  # exactly representable: > and >= differ at +-b
+    t = np.array([-1.5, -0.5, 0.5, 1.5, -1.4999999, -0.0, 0.0, -2.0, 2.0], np.float32)
+    n = t.size
+    got = _bucketize_symmetric(t.copy(), _symmetric_thresholds(b), np.empty(n, np.uint8),
+                               np.empty(n, bool), np.empty(n, bool))
+    np.testing.assert_array_equal(got, np.searchsorted(b, t.astype(np.float64), side="right"))
+    assert _symmetric_thresholds(np.array([-1.0, 0.0, 0.9])) is None  # not symmetric: the full search
+
+
+@pytest.mark.parametrize("bits", [2, 4, 6])
+def test_encode_codes_do_not_depend_on_the_search(bits):
+    q, full = TurboQuantMSE(96, bits, seed=1), TurboQuantMSE(96, bits, seed=1)
+    full._symmetric = None  # every comparison, as before the symmetric search
+    x = np.random.default_rng(bits).standard_normal((700, 96)).astype(np.float32)
+    x[0] = 0.0
+    np.testing.assert_array_equal(q.encode(x).codes, full.encode(x).codes)
