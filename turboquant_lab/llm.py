@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from ._parallel import blas_one_thread
-from .kv_codecs import check_codec, stored_nbytes
+from .kv_codecs import KVQuantization, stored_nbytes
 from .tokenizer import BPETokenizer
 
 __all__ = ["LlamaConfig", "SMOLLM2_135M", "Llama", "LayerWeights", "KVQuantization", "KVCache",
@@ -255,67 +255,7 @@ def swiglu(x, w_gate, w_up, w_down):
     return gate @ w_down.T
 
 
-# --------------------------------------------------------------------------- the hook
-
-
-@dataclass(frozen=True)
-class KVQuantization:
-    """Which codecs store the cache's keys and values (the hook of :meth:`Llama.forward`).
-
-    Attributes
-    ----------
-    keys, values : KVCodec or None
-        Codecs (``encode``/``decode``, see :mod:`turboquant_lab.kv_codecs`) for
-        the keys (after RoPE) and the values; ``None`` keeps them exact
-        (counted as float16 in the cache's size).
-    key_scores : {"auto", "decode", "inner_product"}
-        How attention gets its scores from the stored keys: ``"decode"``:
-        ``q @ decode(stored).T``; ``"inner_product"``: the codec's
-        ``inner_product(stored, q)`` (``TurboQuantProd``: unbiased estimates);
-        ``"auto"``: ``inner_product`` when the key codec has one.
-    layers : tuple of int, optional
-        The layers whose cache is quantized (default: all).
-
-    Examples
-    --------
-    >>> from turboquant_lab import TurboQuantMSE
-    >>> KVQuantization(keys=TurboQuantMSE(64, 3), values=TurboQuantMSE(64, 3)).key_scores
-    'auto'
-    """
-
-    keys: object = None
-    values: object = None
-    key_scores: str = "auto"
-    layers: tuple | None = None
-
-    def __post_init__(self):
-        if self.keys is not None:
-            check_codec(self.keys, "keys")
-        if self.values is not None:
-            check_codec(self.values, "values")
-        if self.key_scores not in ("auto", "decode", "inner_product"):
-            raise ValueError(f'key_scores must be "auto", "decode" or "inner_product", got {self.key_scores!r}')
-        if self.key_scores == "inner_product" and not callable(getattr(self.keys, "inner_product", None)):
-            raise ValueError("key_scores='inner_product' needs a key codec with inner_product(stored, q), "
-                             "such as TurboQuantProd")
-        if self.layers is not None:
-            object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
-
-    @classmethod
-    def of(cls, kv) -> KVQuantization | None:
-        """``None``, a :class:`KVQuantization`, or one codec for both keys and values."""
-        if kv is None or isinstance(kv, cls):
-            return kv
-        check_codec(kv, "kv")
-        return cls(keys=kv, values=kv)
-
-    def uses_inner_product(self) -> bool:
-        return self.keys is not None and (
-            self.key_scores == "inner_product"
-            or (self.key_scores == "auto" and callable(getattr(self.keys, "inner_product", None))))
-
-    def applies_to(self, layer: int) -> bool:
-        return self.layers is None or layer in self.layers
+# --------------------------------------------------------------------------- the cache and the results
 
 
 @dataclass

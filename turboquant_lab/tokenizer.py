@@ -22,6 +22,7 @@ Everything comes from the model file's metadata (``tokenizer.ggml.tokens``,
 """
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from functools import lru_cache
@@ -209,7 +210,7 @@ class BPETokenizer:
             return hit
         symbols = [self._byte_symbol[b] for b in piece.encode("utf-8")]
         while len(symbols) > 1:
-            ranked = [(self.ranks.get(p, np.inf), i) for i, p in enumerate(zip(symbols, symbols[1:]))]
+            ranked = [(self.ranks.get(p, np.inf), i) for i, p in enumerate(itertools.pairwise(symbols))]
             rank, i = min(ranked)
             if rank == np.inf:
                 break

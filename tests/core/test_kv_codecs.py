@@ -3,8 +3,16 @@ import numpy as np
 import pytest
 
 from turboquant_lab.data import kv_outlier_channels, make_kv_vectors
-from turboquant_lab.kv_codecs import (ChannelQuantized, FloatCodec, KVCodec, UniformCodec, check_codec,
-                                      stored_nbytes, uniform_dequantize_channels, uniform_quantize_channels)
+from turboquant_lab.kv_codecs import (
+    ChannelQuantized,
+    FloatCodec,
+    KVCodec,
+    UniformCodec,
+    check_codec,
+    stored_nbytes,
+    uniform_dequantize_channels,
+    uniform_quantize_channels,
+)
 from turboquant_lab.qjl import TurboQuantProd
 from turboquant_lab.turboquant import TurboQuantMSE
 from turboquant_lab.uniform import uniform_dequantize, uniform_quantize

@@ -8,8 +8,18 @@ import pytest
 from turboquant_lab import llm
 from turboquant_lab.data import PRIDE_AND_PREJUDICE
 from turboquant_lab.kv_codecs import FloatCodec, UniformCodec, stored_nbytes
-from turboquant_lab.llm import (KVCache, KVQuantization, Llama, LlamaConfig, apply_rope, causal_attention,
-                                compare_logits, perplexity, rms_norm, token_nll)
+from turboquant_lab.llm import (
+    KVCache,
+    KVQuantization,
+    Llama,
+    LlamaConfig,
+    apply_rope,
+    causal_attention,
+    compare_logits,
+    perplexity,
+    rms_norm,
+    token_nll,
+)
 from turboquant_lab.qjl import TurboQuantProd
 from turboquant_lab.turboquant import TurboQuantMSE
 
@@ -76,7 +86,7 @@ def test_the_two_rope_layouts_are_one_permutation_apart():
 def _attention_reference(q, k, v, n_past=0):
     """Dense float64 oracle: one query head at a time, its KV head repeated, an explicit mask."""
     h, n, d = q.shape
-    hk, N, _ = k.shape
+    hk = k.shape[0]
     out = np.empty((h, n, d))
     for j in range(h):
         kk, vv = k[j // (h // hk)].astype(np.float64), v[j // (h // hk)].astype(np.float64)
