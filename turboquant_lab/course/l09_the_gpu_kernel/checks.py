@@ -5,8 +5,9 @@ import math
 
 import numpy as np
 
-from turboquant_lab import walsh_hadamard
 from turboquant_lab.gpu import configs, emulation
+
+from . import experiments
 
 from .._checking import (
     Failure,
@@ -21,7 +22,7 @@ from .._checking import (
 )
 
 __all__ = [
-    "check_shuffle_partner", "check_stage_kind", "check_fwht_traffic", "check_shuffle_stage",
+    "check_shuffle_partner", "check_stage_kind", "check_issue_limit", "check_shuffle_stage",
 ]
 
 
@@ -112,48 +113,52 @@ def check_stage_kind(stage_kind):
         else:
             hint = ("write the element index in binary: its lowest log2(vec) bits are i, then "
                     "log2(row_lanes) lane bits, then the warp bits, then the bits of c. The "
-                    "stride's bit says which: stride < vec registers; < vec * row_lanes warp "
-                    "shuffle; < vec * threads_per_row shared memory; else registers (chunks).")
+                    "single bit of the stride falls in one of these fields: compare the stride "
+                    "with the field boundaries, which are products of vec, row_lanes and "
+                    "threads_per_row.")
         raise Failure(f"stride {strides[wrong]} is a {expected[wrong]!r} stage", case=case,
                        expected=expected[wrong], got=got[wrong], hint=hint)
     return ("The stage kind of every stride matches cfg.stage_plan() for all 13 sizes of the "
             "kernel's table and two teaching layouts with small warps.")
 
 
-@checker("fwht_traffic")
-def check_fwht_traffic(fwht_traffic):
-    """Check ``fwht_traffic(d, itemsize)``: bytes moved, additions, additions per byte of a row."""
-    for d, itemsize in [(2, 4), (128, 4), (1024, 4), (8192, 4), (256, 2), (64, 8)]:
-        case = f"d = {d}, itemsize = {itemsize}"
-        out = call_learner(fwht_traffic, d, itemsize, case=case)
-        if not isinstance(out, (tuple, list)) or len(out) != 3:
-            raise Failure("return three numbers: (bytes_moved, additions, adds_per_byte)",
-                           case=case, got=out,
-                           hint="end with `return bytes_moved, additions, adds_per_byte`.")
-        moved, adds, ratio = (as_number(v, case, name) for v, name in
-                              zip(out, ("bytes_moved", "additions", "adds_per_byte")))
-        expected_moved = 2 * itemsize * d
-        expected_adds = walsh_hadamard.hadamard_op_counts(d)[1]  # d log2 d
-        expect(moved, expected_moved, case, what="bytes_moved", detectors=[
-            (itemsize * d, "count the write as well as the read: the row crosses the bus twice."),
-            (2 * d, "multiply by itemsize: each element takes itemsize bytes."),
-            (itemsize * d * math.log2(d) * 2 if d > 2 else -1,
-             "the stages work in registers: the row is read once and written once, not once "
-             "per stage (that is the point of the kernel)."),
-        ], hint="one read and one write of d elements of itemsize bytes: 2 * itemsize * d.")
-        expect(adds, expected_adds, case, what="additions", detectors=[
-            (d * math.log2(d) / 2, "each pair gives two results, a + b and a - b: a stage does "
-                                   "d additions or subtractions, not d / 2."),
-            (d * d, "that is the dense product x @ H (d multiply-adds per element); the fast "
-                    "transform does d additions per stage, log2(d) stages."),
-            (d * (math.log2(d) - 1), f"there are log2(d) = {int(math.log2(d))} stages "
-                                     f"(strides 1, 2, ..., d/2)."),
-        ], hint="log2(d) stages of d additions or subtractions each: d * log2(d) "
-                "(tql.hadamard_op_counts(d)[1]).")
-        expect(ratio, expected_adds / expected_moved, case, what="adds_per_byte",
-                hint="adds_per_byte = additions / bytes_moved = log2(d) / (2 * itemsize).")
-    return ("Bytes, additions and additions per byte match 2 * itemsize * d, d * log2(d) and "
-            "log2(d) / (2 * itemsize) for d = 2 to 8192 and 2-, 4- and 8-byte elements.")
+def _issue_limit_ref(name, nbytes, issue_key="issue", fmas_count_two=True):
+    spec, rate = configs.GPU_SPECS[name], experiments.SM_RATES[name]
+    sm_clocks = spec["fp32_tflops"] * 1e12 / ((2 if fmas_count_two else 1) * rate["fp32"])
+    return rate[issue_key] * nbytes / (spec["bandwidth_gbs"] * 1e9 / sm_clocks)
+
+
+@checker("issue_limit")
+def check_issue_limit(issue_limit):
+    """Check ``issue_limit(name, bytes_per_element)``: instructions per element issued while memory moves the bytes."""
+    for name in configs.GPU_SPECS:
+        for nbytes in (8, 4, 4.5):
+            case = f"name = {name!r}, bytes_per_element = {nbytes}"
+            expected = _issue_limit_ref(name, nbytes)
+            got = as_number(call_learner(issue_limit, name, nbytes, case=case), case)
+            spec = configs.GPU_SPECS[name]
+            whole_gpu = 128 * nbytes / (spec["bandwidth_gbs"] * 1e9)
+            expect(got, expected, case, rtol=1e-6, what="instructions per element", detectors=[
+                (_issue_limit_ref(name, nbytes, "fp32"),
+                 "that is how many FP32 instructions the FP32 pipes can run; the question is "
+                 "about issue slots: 128 lane-instructions per clock per SM (SM_RATES 'issue')."),
+                (_issue_limit_ref(name, nbytes, fmas_count_two=False),
+                 "the quoted FP32 rate counts a multiply-add as two operations: one lane does "
+                 "2 per clock."),
+                (_issue_limit_ref(name, nbytes) * 1e9, "check the units: bandwidth_gbs is in GB/s "
+                                                       "(1e9 bytes per second) and fp32_tflops in "
+                                                       "1e12 operations per second."),
+                (whole_gpu,
+                 "the bandwidth is the whole GPU's: divide it among the SMs and their clocks "
+                 "(SMs x clock follows from the FP32 rate and the FP32 lanes per SM)."),
+                (lambda g, e=expected: allclose(g, 1 / e, 1e-6, 0) and not allclose(e, 1.0),
+                 "it is instructions per element: issue rate x bytes per element / bytes per "
+                 "clock, not its inverse."),
+            ], hint="per SM and per clock: memory delivers bandwidth / (SMs x clock) bytes, "
+                    "and the schedulers issue 128 lane-instructions; SMs x clock is the FP32 rate "
+                    "divided by the operations one SM does per clock.")
+    return ("Matches issue rate x bytes per element / (bandwidth per SM per clock) on the three "
+            "GPUs of GPU_SPECS, for 8, 4 and 4.5 bytes per element.")
 
 
 def _shuffle_reference(regs, mask):
@@ -225,8 +230,9 @@ def check_shuffle_stage(shuffle_stage):
                            "difference)."),
             (other, "the shuffle only fetches the partner's value; the butterfly then combines "
                     "it with the lane's own."),
-        ], "other = regs[np.arange(32) ^ mask]; upper = (lanes & mask) != 0 (as a column, "
-           "[:, None]); return np.where(upper, other - regs, regs + other).")
+        ], "read every lane's partner value first (exercise 9.1 gives the partner), then "
+           "let each lane keep a + b or a - b according to its mask bit, all lanes at once "
+           "(np.where with a per-lane condition broadcast over the registers).")
         bad = ~np.all(np.isclose(got, expected, rtol=1e-6, atol=1e-6), axis=1)
         lane = int(np.argmax(bad))
         raise Failure(f"{int(bad.sum())} of the 32 lanes hold wrong values", case=case,

@@ -12,52 +12,179 @@ import numpy as np
 
 from turboquant_lab.backend import gpu_available
 from turboquant_lab.gpu import event_times
-from turboquant_lab.gpu.configs import GPU_SPECS, FwhtConfig, fwht_config
+from turboquant_lab.gpu.configs import GPU_SPECS, STAGE_KINDS, FwhtConfig, fwht_config
 from turboquant_lab.gpu.emulation import emulate_fwht_trace
 from turboquant_lab.walsh_hadamard import fwht, fwht_stages, hadamard
 
 __all__ = [
-    "compute_kernel_arithmetic", "KERNEL_LAYOUTS", "kernel_layout", "KernelStageState",
+    "SM_RATES", "SASS_PER_ELEMENT", "SASS_COMMAND", "kernel_instruction_counts", "bytes_per_sm_clock",
+    "compute_kernel_budget", "dense_product_vs_copy", "GPU_REFERENCE_RUN", "KERNEL_LAYOUTS", "kernel_layout", "KernelStageState",
     "compute_kernel_stage", "kernel_stage_caption", "KernelStepper", "KERNEL_INPUTS", "time_gpu_fwht",
 ]
 
 
-def compute_kernel_arithmetic(dims, specs=None, itemsize=4):
-    """Why the FWHT is memory bound: additions per byte moved against each GPU's balance.
+#: Per-SM rates, in lane-instructions (or bytes) per clock, of the three GPUs of ``GPU_SPECS``.
+#: ``fp32`` and ``shuffle``: the CUDA C++ Programming Guide's table "Throughput of Native
+#: Arithmetic Instructions" (32-bit floating-point add, multiply, multiply-add: 64 per clock
+#: per SM at compute capability 7.5 and 8.0, 128 at 9.0; warp shuffle: 32). ``issue``: four
+#: warp schedulers per SM, each issuing one warp instruction (32 lanes) per clock (the
+#: Turing, Ampere and Hopper architecture whitepapers). ``shared_bytes``: 32 banks of 4 bytes
+#: per clock (the Programming Guide's "Shared Memory" section).
+SM_RATES = {
+    "T4": {"compute_capability": "7.5", "issue": 128, "fp32": 64, "shuffle": 32, "shared_bytes": 128},
+    "A100 80GB SXM": {"compute_capability": "8.0", "issue": 128, "fp32": 64, "shuffle": 32,
+                      "shared_bytes": 128},
+    "H200 SXM": {"compute_capability": "9.0", "issue": 128, "fp32": 128, "shuffle": 32,
+                 "shared_bytes": 128},
+}
+
+#: SASS instructions per element of the compiled FWHT kernel (main path / elements per thread),
+#: counted without a GPU by ``tools/sass_budget.py`` (nvcc -cubin, sm_90, nvcc 13.0) on the
+#: kernels of commit 9fe4042: ``(kind, d) -> (instructions, shuffles, shared-memory accesses)``.
+#: A stored measurement: re-run the command of :data:`SASS_COMMAND` after a kernel change.
+SASS_PER_ELEMENT = {
+    ("float32", 128): (18.5, 4.0, 0.0), ("float32", 1024): (23.1, 5.0, 2.5),
+    ("float32", 8192): (24.2, 5.0, 2.5),
+    ("float16", 128): (20.0, 4.0, 0.0), ("float16", 1024): (24.8, 5.0, 2.5),
+    ("float16", 8192): (25.1, 5.0, 2.5),
+    ("signed", 128): (21.0, 4.0, 0.0), ("signed", 1024): (25.5, 5.0, 2.5),
+    ("signed", 8192): (26.3, 5.0, 2.5),
+}
+SASS_COMMAND = ('python tools/sass_budget.py --kinds "fwht float32" "fwht float16" "fwht signed" '
+                '--d 128 1024 8192')
+
+
+def kernel_instruction_counts(d, itemsize=4, signs=False) -> dict:
+    """Instructions per element of the FWHT kernel, counted from its algorithm (lesson 09).
+
+    One thread holds ``cfg.elems`` elements of a row (``cfg = fwht_config(d).for_itemsize(itemsize)``);
+    per element it issues:
+
+    * ``fp32``: one add or subtract per stage (``log2 d``), one multiplication by the
+      scale, and one per sign vector (``signs``: the randomized Hadamard's two);
+    * ``shuffle``: one ``__shfl_xor_sync`` per warp-shuffle stage (``log2 row_lanes``);
+    * ``shared``: 2.5 shared-memory accesses when a row spans several warps (a 16-byte
+      store per ``vec`` elements, a 4-byte load and store of each element, a 16-byte reload),
+      16 bytes of shared-memory traffic (``shared_bytes``), whatever the number of warp stages;
+    * ``memory``: one vector load and one vector store per ``vec`` elements (and one
+      4-float load per 4 elements of each sign vector, served by the caches);
+    * ``convert``: float16 to float32 and back (2 with ``itemsize=2``).
+
+    ``total`` adds them: the issue slots of the algorithm itself. The compiled kernel
+    issues more (index arithmetic, predicates): :data:`SASS_PER_ELEMENT`. ``bytes`` is
+    the memory traffic per element, ``2 * itemsize`` (one read, one write).
+
+    Examples
+    --------
+    >>> c = kernel_instruction_counts(128)
+    >>> c["fp32"], c["shuffle"], c["shared"], c["memory"], c["total"]
+    (8, 4, 0.0, 0.5, 12.5)
+    """
+    if itemsize not in (2, 4):
+        raise ValueError(f"itemsize must be 4 (float32) or 2 (float16), got {itemsize!r}")
+    cfg = fwht_config(d).for_itemsize(itemsize)
+    kinds = [k for k, _, _ in cfg.stage_plan()]
+    fp32 = cfg.log_d + 1 + (2 if signs else 0)
+    shuffle = kinds.count(STAGE_KINDS[1])
+    shared = 2.5 if cfg.warps_per_row > 1 else 0.0
+    memory = 2 / cfg.vec + (2 * 0.25 if signs else 0.0)
+    convert = 2 if itemsize == 2 else 0
+    return {"d": cfg.d, "itemsize": itemsize, "signs": bool(signs), "fp32": fp32,
+            "shuffle": shuffle, "shared": shared, "memory": memory, "convert": convert,
+            "total": fp32 + shuffle + shared + memory + convert,
+            "shared_bytes": 16.0 if shared else 0.0, "bytes": 2 * itemsize}
+
+
+def bytes_per_sm_clock(name, specs=None, rates=None) -> float:
+    """Memory bandwidth per SM per clock: ``bandwidth * 2 * fp32_rate / fp32_flops``.
+
+    The quoted FP32 rate is ``SMs * clock * fp32_rate * 2`` (a multiply-add counts as two
+    operations), so ``SMs * clock = fp32_flops / (2 fp32_rate)``, and the bandwidth over
+    it is what one SM gets per clock.
+    """
+    s = (GPU_SPECS if specs is None else specs)[name]
+    r = (SM_RATES if rates is None else rates)[name]
+    return s["bandwidth_gbs"] * 1e9 * 2 * r["fp32"] / (s["fp32_tflops"] * 1e12)
+
+
+def compute_kernel_budget(dims=(128, 1024, 8192), itemsizes=(4, 2), signs=False, specs=None,
+                          rates=None, instructions=None) -> list:
+    """Clocks per element on one SM: what memory needs, and what each instruction resource needs.
 
     Parameters
     ----------
     dims : sequence of int
-        Powers of two.
-    specs : dict, optional
-        ``{name: {"bandwidth_gbs": ..., "fp32_tflops": ...}}``; default :data:`GPU_SPECS`.
-    itemsize : int
-        Bytes per element (4 for float32): one read and one write per element.
+        Sizes from the kernel's table.
+    itemsizes : sequence of {4, 2}
+        float32 and/or float16 storage (the arithmetic is float32 either way).
+    signs : bool
+        The randomized Hadamard (two sign vectors) instead of the plain transform.
+    specs, rates : dict, optional
+        Default :data:`GPU_SPECS` and :data:`SM_RATES` (the same GPU names).
+    instructions : dict, optional
+        ``{(itemsize, d): instructions per element}`` replacing the algorithm's ``total``
+        in the issue resource (e.g. the compiled counts of :data:`SASS_PER_ELEMENT`).
 
     Returns
     -------
-    dict with ``dims``; ``adds_per_byte`` (``log2(d) / (2 itemsize)``: ``d log2 d``
-    additions per ``2 itemsize d`` bytes); ``balance`` (per GPU: additions per
-    second / bytes per second, where an addition takes one FP32 issue slot, half
-    the quoted FLOP rate that counts a multiply-add as two); ``fwht_vs_copy`` and
-    ``dense_vs_copy`` (per GPU, per d: predicted time / time of a copy, the
-    larger of the memory and the arithmetic time; the dense product does ``d``
-    multiply-adds per element).
+    list of dict
+        One row per (GPU, d, itemsize): ``memory`` = bytes / :func:`bytes_per_sm_clock`;
+        ``issue`` = instructions / ``issue`` rate; ``fp32`` = FP32 instructions / fp32 rate;
+        ``shuffle`` = shuffles / 32; ``shared`` = shared bytes / 128; ``bound`` = the largest
+        of the four (the pipes run side by side, so the busiest one decides), ``limiting``
+        its name, and ``ratio = bound / memory``: below 1 the kernel waits for memory (it
+        can run at the speed of a copy), above 1 for its own instructions.
+
+    Examples
+    --------
+    >>> rows = compute_kernel_budget(dims=(128,), itemsizes=(4,))
+    >>> [(r["gpu"], bool(r["ratio"] < 1)) for r in rows]
+    [('T4', True), ('A100 80GB SXM', True), ('H200 SXM', True)]
+    >>> rows[-1]["limiting"], rows[-1]["shuffle"]
+    ('shuffle', 0.125)
     """
     specs = GPU_SPECS if specs is None else specs
-    dims = np.asarray(dims, dtype=np.int64)
-    log_d = np.log2(dims)
-    adds_per_byte = log_d / (2 * itemsize)
-    balance, fwht_ratio, dense_ratio = {}, {}, {}
-    for name, s in specs.items():
-        bytes_per_s = s["bandwidth_gbs"] * 1e9
-        ops_per_s = s["fp32_tflops"] * 1e12 / 2  # additions or multiply-adds per second
-        balance[name] = ops_per_s / bytes_per_s
-        copy_s = 2 * itemsize / bytes_per_s  # per element
-        fwht_ratio[name] = np.maximum(copy_s, log_d / ops_per_s) / copy_s
-        dense_ratio[name] = np.maximum(copy_s, dims / ops_per_s) / copy_s
-    return {"dims": dims, "adds_per_byte": adds_per_byte, "balance": balance,
-            "fwht_vs_copy": fwht_ratio, "dense_vs_copy": dense_ratio}
+    rates = SM_RATES if rates is None else rates
+    rows = []
+    for name in specs:
+        r = rates[name]
+        per_clock = bytes_per_sm_clock(name, specs, rates)
+        for d in dims:
+            for itemsize in itemsizes:
+                c = kernel_instruction_counts(d, itemsize, signs)
+                total = c["total"] if instructions is None else instructions[itemsize, d]
+                need = {"issue": total / r["issue"], "fp32": c["fp32"] / r["fp32"],
+                        "shuffle": c["shuffle"] / r["shuffle"],
+                        "shared": c["shared_bytes"] / r["shared_bytes"]}
+                limiting = max(need, key=need.get)
+                memory = c["bytes"] / per_clock
+                rows.append({"gpu": name, "d": int(d), "itemsize": itemsize, "memory": memory,
+                             **need, "bound": need[limiting], "limiting": limiting,
+                             "ratio": need[limiting] / memory})
+    return rows
+
+
+def dense_product_vs_copy(dims, specs=None, rates=None) -> dict:
+    """Predicted time of the dense product ``x @ H`` (float32) over the time of a copy, per GPU.
+
+    ``d`` multiply-adds per element on the FP32 pipes against 8 bytes of memory traffic:
+    ``max(1, (d / fp32_rate) / (8 / bytes_per_sm_clock))``. No tensor cores (TF32 would be
+    faster on the A100 and H200).
+    """
+    specs = GPU_SPECS if specs is None else specs
+    rates = SM_RATES if rates is None else rates
+    dims = np.asarray(dims, dtype=np.float64)
+    out = {}
+    for name in specs:
+        memory = 8 / bytes_per_sm_clock(name, specs, rates)
+        out[name] = np.maximum(1.0, dims / rates[name]["fp32"] / memory)
+    return out
+
+
+#: A real run of the kernels, to be filled from ``benchmarks/fwht_gpu.py`` on a GPU:
+#: ``{"device": ..., "commit": ..., "rows": {(kind, d): kernel speed / copy speed}}``.
+#: Empty: no run of these kernels on a GPU exists yet.
+GPU_REFERENCE_RUN: dict = {}
 
 
 #: Layouts of the kernel stepper: a teaching one (d = 64 with warps of 4 lanes, so that all

@@ -5,13 +5,14 @@ A ``draw_*`` function only draws what it is given; it computes nothing of its ow
 from __future__ import annotations
 
 import matplotlib.patheffects as pe
+import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.collections import LineCollection
 
 from .._ui import LEVEL_COLOR, NORMAL_COLOR, OUTLIER_COLOR, ROTATED_COLOR, axes_or_new
 
 __all__ = [
-    "KERNEL_STAGE_COLORS", "draw_kernel_stage", "draw_kernel_arithmetic", "draw_gpu_timings",
+    "KERNEL_STAGE_COLORS", "draw_kernel_stage", "draw_kernel_budget", "draw_gpu_timings",
     "NORMAL_COLOR", "OUTLIER_COLOR", "ROTATED_COLOR",
 ]
 
@@ -33,7 +34,7 @@ def draw_kernel_stage(ax, state):
     after the stage (green positive, purple negative, white zero). The lines join
     the pairs of this stage, coloured by where they meet: registers, a warp
     shuffle or shared memory. ``state``: a ``KernelStageState``
-    (``widgets.compute_kernel_stage``).
+    (``experiments.compute_kernel_stage``).
     """
     ax = axes_or_new(ax, (8, 3.8))
     cfg = state.config
@@ -88,33 +89,58 @@ def draw_kernel_stage(ax, state):
     return ax
 
 
-def draw_kernel_arithmetic(ax, result):
-    """Lesson 09: additions per byte of the FWHT against each GPU's balance point.
+def draw_kernel_budget(axes, rows, compiled_rows=None):
+    """Lesson 09: instruction time over memory time per element, one panel per GPU.
 
-    ``result`` from ``widgets.compute_kernel_arithmetic``. Below a GPU's
-    horizontal line the transform is memory bound on that GPU.
+    Parameters
+    ----------
+    axes : sequence of Axes (one per GPU) or None
+        ``None`` makes one row of panels.
+    rows : list of dict
+        From ``experiments.compute_kernel_budget`` (the algorithm's counts): one bar per
+        (d, storage format), its height ``ratio`` = busiest resource / memory.
+    compiled_rows : list of dict, optional
+        The same with the compiled (SASS) counts, drawn as black dots on the bars.
+
+    Below the line at 1 the kernel waits for memory; above it, for its instructions.
+
+    Returns
+    -------
+    axes : list of Axes
     """
-    ax = axes_or_new(ax, (7, 3.2))
-    dims = result["dims"]
-    ax.plot(dims, result["adds_per_byte"], "o-", color=NORMAL_COLOR,
-            label="FWHT, float32: log2(d) / 8 additions per byte")
-    styles = ["--", "-.", ":"]
-    for k, (name, bal) in enumerate(result["balance"].items()):
-        ax.axhline(bal, color=LEVEL_COLOR, ls=styles[k % 3], lw=1.5)
-        ax.text(dims[0], bal * 1.08, f"{name}: {bal:.1f} additions per byte", fontsize=8,
-                color="#444444")
-    ax.set_xscale("log", base=2)
-    ax.set_ylim(0, max(result["balance"].values()) * 1.35)
-    ax.set_xlabel("d (vector length)")
-    ax.set_ylabel("additions per byte moved")
-    ax.set_title("the transform does far fewer additions per byte than a GPU can", fontsize=10)
-    ax.legend(loc="center right", fontsize=8)
-    return ax
+    gpus = list(dict.fromkeys(r["gpu"] for r in rows))
+    if axes is None:
+        _, axes = plt.subplots(1, len(gpus), figsize=(3.7 * len(gpus), 3.2), sharey=True)
+    axes = list(np.atleast_1d(axes))
+    dims = sorted({r["d"] for r in rows})
+    sizes = sorted({r["itemsize"] for r in rows}, reverse=True)
+    width = 0.8 / len(sizes)
+    colors = {4: NORMAL_COLOR, 2: ROTATED_COLOR}
+    top = max([r["ratio"] for r in rows] + [r["ratio"] for r in (compiled_rows or [])] + [1.0])
+    for ax, name in zip(axes, gpus):
+        for k, itemsize in enumerate(sizes):
+            x = np.arange(len(dims)) + (k - (len(sizes) - 1) / 2) * width
+            mine = {r["d"]: r for r in rows if r["gpu"] == name and r["itemsize"] == itemsize}
+            ax.bar(x, [mine[d]["ratio"] for d in dims], width, color=colors.get(itemsize, LEVEL_COLOR),
+                   label="float32" if itemsize == 4 else "float16")
+            if compiled_rows:
+                comp = {r["d"]: r for r in compiled_rows if r["gpu"] == name and r["itemsize"] == itemsize}
+                ax.plot(x, [comp[d]["ratio"] for d in dims], "o", color="black", ms=4,
+                        label="compiled (SASS)" if k == 0 else None)
+        ax.axhline(1.0, color=OUTLIER_COLOR, lw=1.2, ls="--")
+        ax.set_xticks(np.arange(len(dims)), [f"d = {d}" for d in dims])
+        ax.set_ylim(0, 1.15 * top)
+        ax.set_title(name, fontsize=10)
+    axes[0].set_ylabel("instruction time / memory time")
+    axes[0].legend(fontsize=7, loc="upper left")
+    axes[-1].text(len(dims) - 0.5, 1.02, "instruction bound above", ha="right", va="bottom",
+                  fontsize=7, color=OUTLIER_COLOR)
+    return axes
 
 
 def draw_gpu_timings(ax, result):
     """Lesson 09: bandwidth (GB/s, one read + one write) of the kernel, a copy, a matrix
-    product on the GPU and NumPy's fwht on the CPU, per d (``widgets.time_gpu_fwht``)."""
+    product on the GPU and NumPy's fwht on the CPU, per d (``experiments.time_gpu_fwht``)."""
     ax = axes_or_new(ax, (8, 3.2))
     dims = result["dims"]
     names = [("copy", "cupy.copyto", LEVEL_COLOR), ("kernel", "FWHT kernel", NORMAL_COLOR),
