@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._parallel import blas_one_thread
 from ._validate import as_float_array
 from .backend import get_xp, to_host
 
@@ -222,8 +223,22 @@ def _topk_agreement(p, p_hat, k):
     return mask_hat[rows, top].sum(axis=1) / k
 
 
+def _topk_agreement_visible(logp, logp_hat, k, n_visible):
+    """Per row: the share of the ``min(k, n_visible)`` largest entries of ``logp`` among those of
+    ``logp_hat``; hidden entries are ``-inf`` in both and rank last."""
+    m, n = logp.shape
+    kk = np.minimum(k, n_visible)
+    rows = np.arange(m)[:, None]
+    top = np.argsort(-logp, axis=-1, kind="stable")[:, :k]
+    rank_hat = np.empty((m, n), dtype=np.intp)
+    rank_hat[rows, np.argsort(-logp_hat, axis=-1, kind="stable")] = np.arange(n)
+    counted = np.arange(top.shape[1])[None, :] < kk[:, None]
+    hits = (rank_hat[rows, top] < kk[:, None]) & counted
+    return hits.sum(axis=1) / kk
+
+
 def attention_fidelity(q, K, V, *, K_hat=None, V_hat=None, scores_hat=None, scale=None,
-                       k: int = 8) -> AttentionFidelity:
+                       k: int = 8, causal: bool = False) -> AttentionFidelity:
     """Compare exact attention with attention computed from quantized keys and values.
 
     Parameters
@@ -246,7 +261,13 @@ def attention_fidelity(q, K, V, *, K_hat=None, V_hat=None, scores_hat=None, scal
     scale : float, optional
         Softmax temperature, default ``1 / sqrt(d)``.
     k : int
-        Top-k size for the agreement (clipped to ``n``).
+        Top-k size for the agreement (clipped to ``n``; with ``causal``, to the
+        number of keys each query sees).
+    causal : bool
+        A decoder's causal mask: the ``m`` queries are the last ``m`` of the
+        ``n`` tokens, and query ``i`` sees keys ``0 .. n - m + i`` only (with
+        ``m = n``: token ``i`` attends to tokens ``0 .. i``). Every figure is
+        then taken over the visible (query, key) pairs.
 
     Returns
     -------
@@ -256,13 +277,17 @@ def attention_fidelity(q, K, V, *, K_hat=None, V_hat=None, scores_hat=None, scal
     ------
     ValueError
         Neither or both of ``K_hat`` and ``scores_hat``; shapes that do not
-        match ``K``/``V``; ``k < 1``.
+        match ``K``/``V``; ``k < 1``; ``causal`` with more queries than keys.
 
     Notes
     -----
     With ``p = softmax(tau q K^T)`` and ``p_hat = softmax(tau s_hat)``:
     ``KL(p || p_hat) = sum_j p_j (log p_j - log p_hat_j)``, computed from the
-    log-softmax (no ``log 0``); ``o = p V`` and ``o_hat = p_hat V_hat``.
+    log-softmax (no ``log 0``); ``o = p V`` and ``o_hat = p_hat V_hat``. With
+    ``causal``, the scores of hidden keys are ``-inf`` before the softmax in
+    both, as in the decoder (:func:`turboquant_lab.llm.causal_attention`).
+    The products run with BLAS held at one thread: on a busy machine a
+    threaded BLAS on such small matrices waits for its threads.
 
     Examples
     --------
@@ -271,6 +296,16 @@ def attention_fidelity(q, K, V, *, K_hat=None, V_hat=None, scores_hat=None, scal
     >>> f = attention_fidelity(q, K, V, K_hat=K)
     >>> f.kl, f.output_rel_error, f.topk_agreement
     (0.0, 0.0, 1.0)
+
+    With a causal mask and one query per token, only the newest token sees
+    the newest key, so a change of that key moves one query's weights in 32:
+
+    >>> q = rng.standard_normal((32, 16))
+    >>> K_hat = K.copy(); K_hat[-1] += 1.0
+    >>> every = attention_fidelity(q, K, V, K_hat=K_hat, causal=True)
+    >>> newest = attention_fidelity(q[-1:], K, V, K_hat=K_hat, causal=True)
+    >>> bool(np.isclose(32 * every.kl, newest.kl))
+    True
     """
     q, K, V = _check_qkv(q, K, V)
     if (K_hat is None) == (scores_hat is None):
@@ -281,11 +316,15 @@ def attention_fidelity(q, K, V, *, K_hat=None, V_hat=None, scores_hat=None, scal
     q2 = _host64(q).reshape(-1, K.shape[1])
     K = _host64(K)
     V = _host64(V)
+    m, n = q2.shape[0], K.shape[0]
+    if causal and m > n:
+        raise ValueError(f"causal=True needs at most as many queries as keys (the queries are the "
+                         f"last of the n = {n} tokens), got {m} queries")
     if K_hat is not None:
         K_hat = as_float_array(K_hat, "K_hat", min_ndim=2)
         if tuple(K_hat.shape) != tuple(K.shape):
             raise ValueError(f"K_hat must have the shape of K {tuple(K.shape)}, got {tuple(K_hat.shape)}")
-        s_hat = q2 @ _host64(K_hat).T
+        K_hat = _host64(K_hat)
     else:
         scores_hat = as_float_array(scores_hat, "scores_hat")
         want = tuple(q.shape[:-1]) + (K.shape[0],)
@@ -301,21 +340,35 @@ def attention_fidelity(q, K, V, *, K_hat=None, V_hat=None, scores_hat=None, scal
             raise ValueError(f"V_hat must have the shape of V {tuple(V.shape)}, got {tuple(V_hat.shape)}")
         V_hat = _host64(V_hat)
     tau = _scale(scale, K.shape[1])
-    s = q2 @ K.T
+    # query i sees keys 0 .. n - m + i (all of them without the causal mask)
+    visible = np.arange(n)[None, :] <= (n - m + np.arange(m))[:, None] if causal else None
+    with blas_one_thread():
+        s = q2 @ K.T
+        if K_hat is not None:
+            s_hat = q2 @ K_hat.T
+        z, z_hat = tau * s, tau * s_hat
+        if causal:
+            z, z_hat = np.where(visible, z, -np.inf), np.where(visible, z_hat, -np.inf)
+        logp = z - z.max(axis=1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+        logp_hat = z_hat - z_hat.max(axis=1, keepdims=True)
+        logp_hat -= np.log(np.exp(logp_hat).sum(axis=1, keepdims=True))
+        p, p_hat = np.exp(logp), np.exp(logp_hat)
+        o, o_hat = p @ V, p_hat @ V_hat
     err = s_hat - s
+    if causal:
+        err, s = err[visible], s[visible]
+        kl = np.sum(p * np.subtract(logp, logp_hat, out=np.zeros_like(logp), where=visible), axis=1)
+    else:
+        kl = np.sum(p * (logp - logp_hat), axis=1)
     rms = float(np.sqrt(np.mean(s ** 2)))
-    z, z_hat = tau * s, tau * s_hat
-    logp = z - z.max(axis=1, keepdims=True)
-    logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
-    logp_hat = z_hat - z_hat.max(axis=1, keepdims=True)
-    logp_hat -= np.log(np.exp(logp_hat).sum(axis=1, keepdims=True))
-    p, p_hat = np.exp(logp), np.exp(logp_hat)
-    kl = np.sum(p * (logp - logp_hat), axis=1)
-    o, o_hat = p @ V, p_hat @ V_hat
     o_norm = np.linalg.norm(o, axis=1)
     rel = np.linalg.norm(o - o_hat, axis=1) / np.where(o_norm > 0, o_norm, 1.0)
     kk = min(int(k), K.shape[0])
-    agree = _topk_agreement(p, p_hat, kk)
+    if causal:
+        agree = _topk_agreement_visible(logp, logp_hat, kk, visible.sum(axis=1))
+    else:
+        agree = _topk_agreement(p, p_hat, kk)
     return AttentionFidelity(
         score_rmse=float(np.sqrt(np.mean(err ** 2))),
         score_bias=float(np.mean(err)),

@@ -145,6 +145,39 @@ def test_prod_scores_feed_fidelity():
     assert 0 < f.score_rmse < 0.5 * np.sqrt(np.mean((q @ K.T) ** 2))
 
 
+def test_causal_fidelity_is_the_prefix_fidelity_of_each_query():
+    """causal=True: query i of m (the last m of n tokens) is judged on keys 0 .. n - m + i only.
+
+    The oracle is the plain (non-causal) fidelity of each query over its visible prefix,
+    averaged over the queries; the score errors are pooled over the visible pairs.
+    """
+    rng = np.random.default_rng(5)
+    n, d = 12, 8
+    K, V = rng.standard_normal((n, d)), rng.standard_normal((n, 4))
+    K_hat = K + 0.3 * rng.standard_normal((n, d))
+    V_hat = V + 0.1 * rng.standard_normal((n, 4))
+    for m in (n, 5, 1):
+        q = rng.standard_normal((m, d))
+        f = attention_fidelity(q, K, V, K_hat=K_hat, V_hat=V_hat, k=3, causal=True)
+        per = [attention_fidelity(q[i], K[:n - m + i + 1], V[:n - m + i + 1], K_hat=K_hat[:n - m + i + 1],
+                                  V_hat=V_hat[:n - m + i + 1], k=3) for i in range(m)]
+        for name in ("kl", "output_rel_error", "topk_agreement"):
+            assert getattr(f, name) == pytest.approx(np.mean([getattr(g, name) for g in per]), rel=1e-9)
+        err = np.concatenate([(q[i] @ (K_hat - K)[:n - m + i + 1].T) for i in range(m)])
+        assert f.score_rmse == pytest.approx(np.sqrt(np.mean(err ** 2)), rel=1e-9)
+        assert f.score_bias == pytest.approx(np.mean(err), rel=1e-9)
+    # one query, the newest token: it sees every key, so causal changes nothing
+    q = rng.standard_normal((1, d))
+    a = attention_fidelity(q, K, V, K_hat=K_hat, causal=True)
+    b = attention_fidelity(q, K, V, K_hat=K_hat)
+    assert a == b
+    # the first token sees one key: its weights cannot move, whatever the other keys do
+    first = attention_fidelity(q, K[:1], V[:1], K_hat=K_hat[:1], causal=True)
+    assert first.kl == 0.0 and first.topk_agreement == 1.0
+    with pytest.raises(ValueError, match="at most as many queries"):
+        attention_fidelity(rng.standard_normal((n + 1, d)), K, V, K_hat=K_hat, causal=True)
+
+
 # ------------------------------------------------------------------ the real sample
 
 
