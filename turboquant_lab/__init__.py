@@ -13,18 +13,21 @@ lessons' experiments, figures, apps and exercise checkers in
 :mod:`turboquant_lab.course` (imported by the notebooks). ARCHITECTURE.md is
 the map.
 """
-from . import (backend, codebooks, comparison, coordinate_law, data, metrics, packing, qjl, rotation,
-               softmax_attention, turboquant, uniform, validation, walsh_hadamard)
+from . import (backend, codebooks, comparison, coordinate_law, data, metrics, packing, polar, qjl,
+               rotation, softmax_attention, turboquant, uniform, validation, walsh_hadamard)
 from .backend import get_xp, gpu_available, to_device, to_host
-from .codebooks import (GAUSSIAN_MSE, Codebook, expected_mse, expected_mse_reference, lloyd_max_codebook,
-                        lloyd_max_history, lloyd_max_step, mse_lower_bound, mse_upper_bound,
-                        uniform_codebook)
+from .codebooks import (GAUSSIAN_MSE, Codebook, CoordinateLaw, ScalarLaw, expected_mse,
+                        expected_mse_reference, lloyd_max_codebook, lloyd_max_history, lloyd_max_step,
+                        mse_lower_bound, mse_upper_bound, uniform_codebook)
 from .comparison import compare_kv_quantizers, format_comparison
 from .coordinate_law import coordinate_cdf, coordinate_pdf, unit_coordinate_pdf
 from .data import (ESSAY_SEED, KVSample, essay_vector, kv_outlier_channels, load_kv_sample,
                    make_kv_vectors)
 from .metrics import channel_rms, max_over_mean, unit_rows
 from .packing import pack_bits, pack_bits_reference, packed_nbytes, unpack_bits, unpack_bits_reference
+from .polar import (PolarAngleLaw, PolarCoordinates, PolarEncoded, PolarQuant, angle_codebook,
+                    polar_angle_law, polar_bits_per_coordinate, polar_expected_mse, polar_inverse,
+                    polar_transform)
 from .qjl import ProdEncoded, TurboQuantProd
 from .rotation import RandomizedHadamard, random_orthogonal, random_signs
 from .softmax_attention import AttentionFidelity, attention, attention_fidelity, attention_reference, softmax
@@ -53,13 +56,16 @@ __all__ = [
     # codebooks (lessons 04, 07)
     "Codebook", "lloyd_max_codebook", "lloyd_max_step", "lloyd_max_history", "uniform_codebook",
     "expected_mse", "expected_mse_reference", "coordinate_pdf", "coordinate_cdf",
-    "unit_coordinate_pdf", "GAUSSIAN_MSE", "mse_lower_bound", "mse_upper_bound",
+    "unit_coordinate_pdf", "GAUSSIAN_MSE", "mse_lower_bound", "mse_upper_bound", "ScalarLaw", "CoordinateLaw",
     # packing and the pipeline (lesson 08)
     "pack_bits", "unpack_bits", "packed_nbytes", "pack_bits_reference", "unpack_bits_reference",
     "TurboQuantMSE", "Encoded", "bucketize",
     # inner products and attention (lessons 10-11)
     "TurboQuantProd", "ProdEncoded", "attention", "softmax", "attention_reference", "attention_fidelity",
     "AttentionFidelity", "compare_kv_quantizers", "format_comparison",
+    # PolarQuant (lesson 12)
+    "PolarQuant", "PolarEncoded", "polar_transform", "polar_inverse", "PolarCoordinates", "polar_angle_law",
+    "PolarAngleLaw", "angle_codebook", "polar_bits_per_coordinate", "polar_expected_mse",
     # a real LLM and its KV cache (lessons 11, 13)
     "load_smollm2", "Llama", "LlamaConfig", "KVQuantization", "compare_logits", "perplexity", "BPETokenizer",
     "KVCodec", "FloatCodec", "UniformCodec", "stored_nbytes", "uniform_quantize_channels",
@@ -69,6 +75,6 @@ __all__ = [
     # data
     "make_kv_vectors", "kv_outlier_channels", "load_kv_sample", "KVSample", "essay_vector", "ESSAY_SEED",
     # submodules, named for what they hold (no function of the same name hides them)
-    "backend", "codebooks", "comparison", "coordinate_law", "data", "metrics", "packing", "qjl", "rotation",
-    "softmax_attention", "turboquant", "uniform", "validation", "walsh_hadamard",
+    "backend", "codebooks", "comparison", "coordinate_law", "data", "metrics", "packing", "polar", "qjl",
+    "rotation", "softmax_attention", "turboquant", "uniform", "validation", "walsh_hadamard",
 ]

@@ -1,4 +1,4 @@
-"""Lloyd-Max codebooks for the coordinate of a randomly rotated unit vector.
+"""Lloyd-Max codebooks: for the coordinate of a randomly rotated unit vector, and for any 1-D law.
 
 A random rotation turns any unit vector of R^d into a uniformly random one,
 whose scaled coordinate ``t = sqrt(d) u_1`` follows one known law
@@ -9,6 +9,14 @@ codebook's per-coordinate MSE ``E[(t - Q(t))^2]`` equals the expected total
 squared error ``E||u - u_hat||^2`` of a unit vector, the figure tabulated by
 TurboQuant (Zandieh et al. 2025, arXiv:2504.19874). Every expectation is
 computed in closed form from the law's tail integrals (no Monte Carlo).
+
+The machinery is not tied to that law. Lloyd-Max needs a law only through its
+*cell moments* (the mass and first moment of an interval, and the second
+moment for the error), so it runs on any :class:`ScalarLaw` that supplies
+them: :class:`CoordinateLaw` is the coordinate law above, and
+:mod:`turboquant_lab.polar` passes the laws of PolarQuant's angles (one on a
+circle) to the same :func:`lloyd_max_codebook`, :func:`lloyd_max_step` and
+:func:`expected_mse` through their ``law`` argument.
 """
 from __future__ import annotations
 
@@ -36,6 +44,8 @@ from .coordinate_law import (
 
 __all__ = [
     "Codebook",
+    "ScalarLaw",
+    "CoordinateLaw",
     "lloyd_max_codebook",
     "lloyd_max_step",
     "lloyd_max_history",
@@ -103,11 +113,21 @@ class Codebook:
         ``E[(t - Q(t))^2]`` under the law, by exact integration.
     iterations : int
         Lloyd updates used to build it (0 for a uniform codebook).
+    law : ScalarLaw or None
+        The law of a codebook made with ``law=`` (then ``d`` is None, and
+        ``mse`` is that law's distortion, e.g. the squared chord of an angle);
+        None for the coordinate law, which ``d`` names.
 
     Notes
     -----
     Both arrays are stored read-only. The class compares and hashes by
     identity (``eq=False``), so codebooks can be dictionary keys.
+
+    On a circular law (``law.circular``) the cells are those of the nearest
+    centroid *on the circle*: besides the ``2**bits - 1`` boundaries between
+    neighbours there is one more, the midpoint between the last centroid and
+    the first one plus a period (:attr:`wrap`), and values are reduced modulo
+    the period before they are compared.
 
     Examples
     --------
@@ -122,10 +142,16 @@ class Codebook:
     boundaries: np.ndarray
     mse: float
     iterations: int = field(default=0)
+    law: object = field(default=None)
 
     def __post_init__(self):
         bits = check_bits(self.bits)
         d = _check_d(self.d)
+        if self.law is not None:
+            if not isinstance(self.law, ScalarLaw):
+                raise TypeError(f"law must be a ScalarLaw, got {type(self.law).__name__}")
+            if d is not None:
+                raise ValueError("a codebook has either d (the coordinate law) or law, not both")
         n = 1 << bits
         c = np.array(_as_levels(self.centroids, "centroids"), dtype=np.float64)
         b = np.array(to_host(self.boundaries), dtype=np.float64).reshape(-1)
@@ -149,7 +175,20 @@ class Codebook:
         """Number of levels, ``2**bits``."""
         return 1 << self.bits
 
+    @property
+    def wrap(self):
+        """On a circular law: the boundary between the last cell and the first, in ``[lo, lo + period)``.
+
+        None on the line.
+        """
+        if self.law is None or not self.law.circular:
+            return None
+        return _wrap_edge(self.centroids, self.law) % self.law.period + self.law.support[0]
+
     def __repr__(self) -> str:
+        if self.law is not None:
+            return (f"Codebook(bits={self.bits}, {self.law!r}, levels={self.levels}, "
+                    f"mse={self.mse:.6g}, iterations={self.iterations})")
         law = "Gaussian" if self.d is None else f"d={self.d}"
         return (f"Codebook(bits={self.bits}, {law}, levels={self.levels}, "
                 f"mse={self.mse:.6g}, iterations={self.iterations})")
@@ -177,7 +216,16 @@ class Codebook:
         """
         t = as_float_array(t, "t")
         xp = get_xp(t)
-        return xp.searchsorted(xp.asarray(self.boundaries), t, side="right").astype(xp.uint8)
+        if self.wrap is None:
+            return xp.searchsorted(xp.asarray(self.boundaries), t, side="right").astype(xp.uint8)
+        lo, period, wrap = self.law.support[0], self.law.period, self.wrap
+        t = xp.mod(t - lo, period) + lo
+        codes = xp.searchsorted(xp.asarray(self.boundaries), t, side="right")
+        if wrap < self.centroids[0]:      # the wrap cell reaches past lo: its start is the last cell's
+            codes = xp.where(t < wrap, self.levels - 1, codes)
+        elif wrap > self.centroids[-1]:   # it reaches below lo + period: its end is the first cell's
+            codes = xp.where(t >= wrap, 0, codes)
+        return codes.astype(xp.uint8)
 
     def dequantize(self, codes, dtype=np.float64):
         """Levels for codes: ``centroids[codes]``.
@@ -214,23 +262,191 @@ def _midpoints(c: np.ndarray) -> np.ndarray:
     return 0.5 * (c[:-1] + c[1:])
 
 
-def _edges(boundaries: np.ndarray, d) -> np.ndarray:
-    s = _support(d)
-    return np.concatenate(([-s], boundaries, [s]))
+def _wrap_edge(c: np.ndarray, law) -> float:
+    """On a circle: the midpoint between the last centroid and the first one plus a period."""
+    return 0.5 * (float(c[-1]) + float(c[0]) + law.period)
 
 
-def _make(bits, d, c, iterations) -> Codebook:
+def _edges(boundaries: np.ndarray, law, c=None) -> np.ndarray:
+    """Cell edges: the support's ends around the boundaries, or on a circle the wrap edge on both sides."""
+    if law.circular:
+        wrap = _wrap_edge(c, law)
+        return np.concatenate(([wrap - law.period], boundaries, [wrap]))
+    lo, hi = law.support
+    return np.concatenate(([lo], boundaries, [hi]))
+
+
+def _make(bits, law, c, iterations) -> Codebook:
     b = _midpoints(c)
-    return Codebook(bits, d, c, b, _mse(c, b, d), iterations)
+    if isinstance(law, CoordinateLaw):
+        return Codebook(bits, law.d, c, b, _mse(c, b, law), iterations)
+    return Codebook(bits, None, c, b, _mse(c, b, law), iterations, law)
+
+
+# --------------------------------------------------------------------------- laws
+
+
+class ScalarLaw:
+    """A 1-D law that a scalar codebook is designed for: what Lloyd-Max needs to know of it.
+
+    Lloyd-Max alternates two half-steps: the cells of given centroids (the
+    nearest centroid: edges at the midpoints between neighbours) and the best
+    centroid of each given cell. Both need the law only through its *cell
+    moments* over intervals ``[lo, hi]``: the mass ``p``, the first moment
+    ``m1`` and, for the error, the second moment ``m2``. A subclass supplies
+    them (in closed form where it can) and describes its support.
+
+    The default distortion is the squared error ``(t - c)**2``: the best
+    centroid of a cell is its conditional mean ``m1 / p``, a cell's error is
+    ``m2 - 2 c m1 + c**2 p``, and moving a cell's edge ``b`` moves its centroid
+    ``m`` by ``f(b) (b - m) / p`` per unit (the slope Newton's method uses).
+    A law whose values are reconstructed elsewhere (an angle coded by a point
+    on the unit circle, :mod:`turboquant_lab.polar`) overrides
+    :meth:`centroid`, :meth:`cell_error` and :meth:`centroid_slope`.
+
+    Attributes
+    ----------
+    support : (float, float)
+        ``(lo, hi)``; infinite ends are allowed on the line.
+    center : float or None
+        Centre of symmetry (``f(center + t) = f(center - t)``): Lloyd-Max
+        codebooks are kept exactly symmetric about it. None: no symmetry.
+    circular : bool
+        The support is a circle of circumference :attr:`period`: ``lo`` and
+        ``hi`` are the same point, and one cell wraps around through it.
+        :meth:`cell_moments` then accepts intervals that reach past ``lo`` or
+        ``hi`` (by periodicity).
+    name : str
+        Shown in a codebook's repr.
+
+    Notes
+    -----
+    Subclasses are frozen dataclasses (hashable), so that codebooks can be
+    cached per ``(bits, law)``.
+    """
+
+    support = (-math.inf, math.inf)
+    center = None
+    circular = False
+    name = "law"
+
+    @property
+    def period(self) -> float:
+        """``hi - lo``: the circumference of a circular support."""
+        return self.support[1] - self.support[0]
+
+    def pdf(self, t):
+        """Density at the points ``t`` (host float64 array)."""
+        raise NotImplementedError
+
+    def cell_moments(self, lo, hi, second: bool = False):
+        """``(p, m1)`` or ``(p, m1, m2)`` of the cells ``[lo, hi]`` (arrays of edges)."""
+        raise NotImplementedError
+
+    def centroid(self, p, m1):
+        """The best reconstruction of a cell of mass ``p > 0`` and first moment ``m1``."""
+        return m1 / p
+
+    def cell_error(self, c, p, m1, m2):
+        """``E[dist(t, c); t in cell]`` for the reconstruction ``c``: squared error by default."""
+        return m2 - 2.0 * c * m1 + c * c * p
+
+    def centroid_slope(self, fb, gap, p, m1):
+        """How fast a cell's centroid moves with one of its edges ``b``.
+
+        ``fb`` is the density at the edge, ``gap`` is ``b - m`` for the upper
+        edge and ``m - b`` for the lower one (``m`` the centroid), ``p`` and
+        ``m1`` the cell's moments (``p`` infinite for an empty cell).
+        """
+        return fb * gap / p
+
+    def initial_guess(self, n: int) -> np.ndarray:
+        """Starting centroids for the solver: the centres of ``n`` equal slots of a finite support."""
+        lo, hi = self.support
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise NotImplementedError("a law on an infinite support must supply its initial_guess")
+        return lo + (np.arange(n) + 0.5) * ((hi - lo) / n)
+
+    def symmetrize(self, c: np.ndarray) -> np.ndarray:
+        """``c`` made exactly symmetric about :attr:`center` (unchanged without one)."""
+        if self.center is None:
+            return c
+        return self.center + 0.5 * ((c - self.center) - (c[::-1] - self.center))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, repr=False)
+class CoordinateLaw(ScalarLaw):
+    """The law of the scaled coordinate ``t = sqrt(d) u_1`` of a rotated unit vector (N(0, 1) for ``d=None``).
+
+    What ``lloyd_max_codebook(bits, d)`` designs for; ``law=CoordinateLaw(d)``
+    is the same thing. Its cell moments are the closed-form tails of
+    :mod:`turboquant_lab.coordinate_law`.
+
+    Examples
+    --------
+    >>> lloyd_max_codebook(2, law=CoordinateLaw(128)) is lloyd_max_codebook(2, 128)
+    True
+    """
+
+    d: int | None = None
+    center = 0.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "d", _check_d(self.d))
+
+    @property
+    def support(self):
+        s = _support(self.d)
+        return (-s, s)
+
+    @property
+    def name(self) -> str:
+        return "Gaussian" if self.d is None else f"d={self.d}"
+
+    def pdf(self, t):
+        return _pdf(np.asarray(t, dtype=np.float64), self.d)
+
+    def cell_moments(self, lo, hi, second: bool = False):
+        return _cell_moments(lo, hi, self.d, second=second)
+
+    def initial_guess(self, n: int) -> np.ndarray:
+        return _initial_guess(n, self.d)
+
+    def symmetrize(self, c: np.ndarray) -> np.ndarray:
+        return _symmetrize(c)
+
+    def __repr__(self) -> str:
+        return f"CoordinateLaw(d={self.d})"
+
+
+@functools.lru_cache(maxsize=None)
+def _coordinate_law(d) -> CoordinateLaw:
+    return CoordinateLaw(d)
+
+
+def _resolve_law(d, law):
+    """The law to design for: ``law`` when given (then ``d`` must be None), else the coordinate law at d."""
+    if law is None:
+        return _coordinate_law(_check_d(d))
+    if not isinstance(law, ScalarLaw):
+        raise TypeError(f"law must be a ScalarLaw (e.g. tql.polar_angle_law(2)), "
+                        f"got {type(law).__name__}")
+    if d is not None:
+        raise ValueError(f"pass either d (the coordinate law) or law, not both (got d={d!r} "
+                         f"and law={law!r})")
+    return law
 
 
 # --------------------------------------------------------------------------- expected MSE
 
 
-def _mse(c: np.ndarray, boundaries: np.ndarray, d) -> float:
-    e = _edges(boundaries, d)
-    p, m1, m2 = _cell_moments(e[:-1], e[1:], d, second=True)
-    return float(np.sum(m2 - 2.0 * c * m1 + c * c * p))
+def _mse(c: np.ndarray, boundaries: np.ndarray, law) -> float:
+    e = _edges(boundaries, law, c)
+    p, m1, m2 = law.cell_moments(e[:-1], e[1:], second=True)
+    return float(np.sum(law.cell_error(c, p, m1, m2)))
 
 
 def _check_boundaries(boundaries, n: int) -> np.ndarray:
@@ -251,8 +467,8 @@ def _levels_and_cells(centroids, boundaries):
     return c, _check_boundaries(boundaries, c.shape[0])
 
 
-def expected_mse(centroids, d=None, boundaries=None) -> float:
-    """Exact ``E[(t - Q(t))^2]`` of any scalar codebook under the coordinate law.
+def expected_mse(centroids, d=None, boundaries=None, *, law=None) -> float:
+    """Exact ``E[(t - Q(t))^2]`` of any scalar codebook under the coordinate law (or ``law``).
 
     Parameters
     ----------
@@ -263,6 +479,9 @@ def expected_mse(centroids, d=None, boundaries=None) -> float:
     boundaries : (n - 1,) array_like, optional
         Ascending cell edges; cell ``i`` (``boundaries[i-1] <= t < boundaries[i]``)
         maps to ``centroids[i]``. Default: nearest centroid (midpoints).
+    law : ScalarLaw, optional
+        Any other law (then ``d`` must be None): the result is that law's
+        distortion, ``sum_i law.cell_error(c_i, cell moments)``.
 
     Returns
     -------
@@ -290,9 +509,9 @@ def expected_mse(centroids, d=None, boundaries=None) -> float:
     >>> round(expected_mse([-np.sqrt(2 / np.pi), np.sqrt(2 / np.pi)]), 4)
     0.3634
     """
-    d = _check_d(d)
+    law = _resolve_law(d, law)
     c, b = _levels_and_cells(centroids, boundaries)
-    return _mse(c, b, d)
+    return _mse(c, b, law)
 
 
 def expected_mse_reference(centroids, d=None, boundaries=None) -> float:
@@ -314,7 +533,7 @@ def expected_mse_reference(centroids, d=None, boundaries=None) -> float:
     opts = dict(epsabs=1e-14, epsrel=1e-12, limit=200)
     total = 0.0
     if d is None:
-        e = _edges(b, None)
+        e = _edges(b, _coordinate_law(None))
         for lo, hi, ci in zip(e[:-1], e[1:], c):
             def g(t, ci=ci):
                 return (t - ci) ** 2 * math.exp(-0.5 * t * t) / math.sqrt(2 * math.pi)
@@ -324,7 +543,7 @@ def expected_mse_reference(centroids, d=None, boundaries=None) -> float:
     _, k, lbeta, _ = _law_constants(d)
     rd = math.sqrt(d)
     norm = math.exp(-lbeta)
-    e = np.clip(_edges(b, d) / rd, -1.0, 1.0)
+    e = np.clip(_edges(b, _coordinate_law(d)) / rd, -1.0, 1.0)
     for lo, hi, ci in zip(e[:-1], e[1:], c):
         if not hi > lo:
             continue
@@ -348,25 +567,30 @@ def expected_mse_reference(centroids, d=None, boundaries=None) -> float:
 # --------------------------------------------------------------------------- Lloyd-Max
 
 
-def _lloyd_map(c: np.ndarray, d, jacobian: bool = False):
-    """Conditional means of the nearest-centroid cells of ``c`` (and the map's Jacobian bands).
+def _lloyd_map(c: np.ndarray, law, jacobian: bool = False):
+    """Best centroids of the nearest-centroid cells of ``c`` (and the map's Jacobian bands).
 
-    Empty cells (mass 0) keep their centroid.
+    Empty cells (mass 0) keep their centroid. On a circular law the result is
+    reduced to the support and sorted (the Jacobian is not available there).
     """
     b = _midpoints(c)
-    e = _edges(b, d)
-    p, m1 = _cell_moments(e[:-1], e[1:], d)
+    e = _edges(b, law, c)
+    p, m1 = law.cell_moments(e[:-1], e[1:])
     ok = p > 0
-    m = np.where(ok, m1 / np.where(ok, p, 1.0), c)
+    m = np.where(ok, law.centroid(np.where(ok, p, 1.0), m1), c)
+    if law.circular:
+        lo = law.support[0]
+        return np.sort(np.mod(m - lo, law.period) + lo)
     if not jacobian:
         return m
     # dm_i/db_i = f(b_i)(b_i - m_i)/p_i (upper edge), dm_i/db_{i-1} = f(b_{i-1})(m_i - b_{i-1})/p_i
-    fb = _pdf(b, d)
+    # for the squared error (law.centroid_slope in general)
+    fb = law.pdf(b)
     pp = np.where(ok, p, np.inf)
     d_up = np.zeros_like(c)
     d_lo = np.zeros_like(c)
-    d_up[:-1] = fb * (b - m[:-1]) / pp[:-1]
-    d_lo[1:] = fb * (m[1:] - b) / pp[1:]
+    d_up[:-1] = law.centroid_slope(fb, b - m[:-1], pp[:-1], m1[:-1])
+    d_lo[1:] = law.centroid_slope(fb, m[1:] - b, pp[1:], m1[1:])
     # boundaries are midpoints: db_i/dc_i = db_i/dc_{i+1} = 1/2
     return m, 0.5 * d_lo, 0.5 * (d_lo + d_up), 0.5 * d_up
 
@@ -391,19 +615,31 @@ def _symmetrize(c: np.ndarray) -> np.ndarray:
     return 0.5 * (c - c[::-1])
 
 
-def _solve_lloyd_max(n: int, d):
-    """Fixed point of the Lloyd map by Newton's method, falling back to plain Lloyd steps."""
-    c = _initial_guess(n, d)
-    s = _support(d)
+def _solve_lloyd_max(n: int, law):
+    """Fixed point of the Lloyd map by Newton's method, falling back to plain Lloyd steps.
+
+    On a circle: plain Lloyd steps (for the uniform law the first one finds the start already fixed).
+    """
+    c = law.initial_guess(n)
+    s_lo, s_hi = law.support
+    if law.circular:
+        for it in range(1, _MAX_ITER + 1):
+            m = _lloyd_map(c, law)
+            res = float(np.max(np.abs(m - c)))
+            c = m
+            if res <= _TOL:
+                return c, it
+        raise RuntimeError(f"Lloyd-Max did not converge for {n} levels on {law!r}: "  # pragma: no cover
+                           f"last centroid change {res:.3g}")
     prev_c, prev_res = None, math.inf
     for it in range(1, _MAX_ITER + 1):
-        m, lo, diag, up = _lloyd_map(c, d, jacobian=True)
+        m, lo, diag, up = _lloyd_map(c, law, jacobian=True)
         r = m - c
         res = float(np.max(np.abs(r)))
         if res <= _TOL:
-            return _symmetrize(m), it
+            return law.symmetrize(m), it
         if res > prev_res and prev_c is not None:   # the Newton step made it worse: Lloyd instead
-            c, prev_c, prev_res = _symmetrize(_lloyd_map(prev_c, d)), None, math.inf
+            c, prev_c, prev_res = law.symmetrize(_lloyd_map(prev_c, law)), None, math.inf
             continue
         # solve (I - J) delta = r with J tridiagonal (sub lo, diag, super up)
         ab = np.zeros((3, n))
@@ -412,25 +648,32 @@ def _solve_lloyd_max(n: int, d):
         ab[2, :-1] = -lo[1:]
         try:
             delta = linalg.solve_banded((1, 1), ab, r, check_finite=False)
-            c_new = _symmetrize(c + delta)
+            c_new = law.symmetrize(c + delta)
             good = np.all(np.isfinite(c_new)) and np.all(np.diff(c_new) > 0) and \
-                np.all(np.abs(c_new) < s)
+                np.all((c_new > s_lo) & (c_new < s_hi))
         except (linalg.LinAlgError, ValueError):
             good = False
         prev_c, prev_res = c, res
-        c = c_new if good else _symmetrize(m)
-    raise RuntimeError(f"Lloyd-Max did not converge for {n} levels, d={d}: "  # pragma: no cover
+        c = c_new if good else law.symmetrize(m)
+    raise RuntimeError(f"Lloyd-Max did not converge for {n} levels, {law!r}: "  # pragma: no cover
                        f"last centroid change {res:.3g}")
 
 
 @functools.lru_cache(maxsize=None)
 def _lloyd_max_cached(bits: int, d):
-    c, iterations = _solve_lloyd_max(1 << bits, d)
-    return _make(bits, d, c, iterations)
+    law = _coordinate_law(d)
+    c, iterations = _solve_lloyd_max(1 << bits, law)
+    return _make(bits, law, c, iterations)
 
 
-def lloyd_max_codebook(bits, d=None) -> Codebook:
-    """Lloyd-Max (MSE-optimal) codebook for the scaled coordinate of a rotated unit vector.
+@functools.lru_cache(maxsize=None)
+def _lloyd_max_law_cached(bits: int, law):
+    c, iterations = _solve_lloyd_max(1 << bits, law)
+    return _make(bits, law, c, iterations)
+
+
+def lloyd_max_codebook(bits, d=None, *, law=None) -> Codebook:
+    """Lloyd-Max (MSE-optimal) codebook for the scaled coordinate of a rotated unit vector, or for ``law``.
 
     Parameters
     ----------
@@ -438,18 +681,23 @@ def lloyd_max_codebook(bits, d=None) -> Codebook:
         1 to 8; the codebook has ``2**bits`` levels.
     d : int >= 2 or None
         Exact law at dimension ``d`` (scaled Beta), or N(0, 1) when None.
+    law : ScalarLaw, optional
+        Design for this law instead (then ``d`` must be None): the same
+        solver, with the law's cell moments and its distortion
+        (:class:`ScalarLaw`). ``law=CoordinateLaw(d)`` is the same as ``d``.
 
     Returns
     -------
     Codebook
         Symmetric ascending centroids (scaled units), midpoint boundaries, the
-        exact MSE. Cached per ``(bits, d)``: repeated calls return the same
-        object (read-only arrays).
+        exact MSE. Cached per ``(bits, d)`` (or ``(bits, law)``): repeated
+        calls return the same object (read-only arrays).
 
     Raises
     ------
     TypeError, ValueError
-        ``bits`` not an integer in 1..8, ``d`` not None or an integer >= 2.
+        ``bits`` not an integer in 1..8, ``d`` not None or an integer >= 2,
+        ``law`` not a :class:`ScalarLaw`, or both ``d`` and ``law``.
 
     Notes
     -----
@@ -471,6 +719,11 @@ def lloyd_max_codebook(bits, d=None) -> Codebook:
     large ``d`` it tends to the Gaussian table :data:`GAUSSIAN_MSE`; ``d = 3``
     (uniform law) gives the uniform quantizer with MSE exactly ``4**-bits``.
 
+    With ``law``, the centroid of a cell is ``law.centroid`` of its moments
+    (the conditional mean for the squared error), the solver starts from
+    ``law.initial_guess`` and, on a circular law, runs plain Lloyd steps with
+    the wrap-around cell (:class:`Codebook`).
+
     Examples
     --------
     >>> cb = lloyd_max_codebook(2)
@@ -480,11 +733,13 @@ def lloyd_max_codebook(bits, d=None) -> Codebook:
     0.1175
     """
     bits = check_bits(bits)
-    d = _check_d(d)
-    return _lloyd_max_cached(bits, d)
+    law = _resolve_law(d, law)
+    if isinstance(law, CoordinateLaw):
+        return _lloyd_max_cached(bits, law.d)
+    return _lloyd_max_law_cached(bits, law)
 
 
-def lloyd_max_step(centroids, d=None) -> Codebook:
+def lloyd_max_step(centroids, d=None, *, law=None) -> Codebook:
     """One Lloyd iteration: boundaries to midpoints, centroids to conditional means.
 
     Parameters
@@ -493,6 +748,8 @@ def lloyd_max_step(centroids, d=None) -> Codebook:
         Current levels (sorted first), ``bits`` in 1..8.
     d : int >= 2 or None
         Law: exact at dimension ``d``, or N(0, 1).
+    law : ScalarLaw, optional
+        Any other law (then ``d`` must be None); its centroids are ``law.centroid``.
 
     Returns
     -------
@@ -517,10 +774,10 @@ def lloyd_max_step(centroids, d=None) -> Codebook:
     >>> np.round(cb.centroids, 6)
     array([-0.797885,  0.797885])
     """
-    d = _check_d(d)
+    law = _resolve_law(d, law)
     c = np.sort(_as_levels(centroids))
     bits = _bits_of(c.shape[0])
-    return _make(bits, d, _lloyd_map(c, d), 1)
+    return _make(bits, law, _lloyd_map(c, law), 1)
 
 
 def lloyd_max_history(bits, d=None, n_iter=30, init="uniform") -> list:
@@ -574,10 +831,11 @@ def lloyd_max_history(bits, d=None, n_iter=30, init="uniform") -> list:
         c = np.sort(_as_levels(init, "init"))
         if c.shape != (n,):
             raise ValueError(f"init must hold 2**bits = {n} levels, got {c.shape[0]}")
-    states = [_make(bits, d, c, 0)]
+    law = _coordinate_law(d)
+    states = [_make(bits, law, c, 0)]
     for i in range(1, int(n_iter) + 1):
-        c = _lloyd_map(c, d)
-        states.append(_make(bits, d, c, i))
+        c = _lloyd_map(c, law)
+        states.append(_make(bits, law, c, i))
     return states
 
 
@@ -593,10 +851,11 @@ def _uniform_cached(bits: int, d):
     n = 1 << bits
     span = min(_UNIFORM_SPAN, _support(d))
     hi_step = 2.0 * span / (n - 1)
+    law = _coordinate_law(d)
 
     def loss(step):
         c = _uniform_levels(n, step)
-        return _mse(c, _midpoints(c), d)
+        return _mse(c, _midpoints(c), law)
 
     grid = hi_step * np.geomspace(1e-3, 1.0, 64)
     vals = np.array([loss(s) for s in grid])
@@ -605,7 +864,7 @@ def _uniform_cached(bits: int, d):
     res = optimize.minimize_scalar(loss, bounds=(lo, hi), method="bounded",
                                    options={"xatol": 1e-12 * hi_step})
     step = float(res.x) if res.fun <= vals[j] else float(grid[j])
-    return _make(bits, d, _uniform_levels(n, step), 0)
+    return _make(bits, law, _uniform_levels(n, step), 0)
 
 
 def uniform_codebook(bits, d=None) -> Codebook:

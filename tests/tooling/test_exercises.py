@@ -25,6 +25,7 @@ LESSONS = ["01_naive_quantization", "02_the_outlier_problem", "03_rotate_first",
            "04_distribution_after_rotation", "05_walsh_hadamard_transform", "06_random_signs",
            "07_optimal_slots", "08_the_complete_pipeline"]
 LESSONS += ["09_the_gpu_kernel", "10_inner_products_and_qjl", "11_real_kv_caches"]
+LESSONS += ["12_polarquant"]
 
 
 def _load_tool():

@@ -1,0 +1,1 @@
+"""Lesson 12, PolarQuant: experiments (NumPy), figures (matplotlib), app (ipywidgets), checks (exercises)."""
