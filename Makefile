@@ -46,7 +46,7 @@ test-blas: $(STAMP)
 # every lesson run headless, each control driven once, and the widget tests (tests/course) on
 # Colab's stack: ipywidgets 7.7.1, numpy 2.1, matplotlib 3.10 (tools/colab_stack.py); the
 # environment is rebuilt only when requirements/colab.txt or pyproject.toml change
-$(COLAB_STAMP): requirements/colab.txt pyproject.toml
+$(COLAB_STAMP): requirements/colab.txt requirements/colab-no-deps.txt pyproject.toml
 	$(PYTHON) tools/colab_stack.py build
 
 test-colab: $(COLAB_STAMP)

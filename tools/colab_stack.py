@@ -8,7 +8,8 @@ Usage::
 
 ``build`` makes a second virtual environment, ``.venv-colab``, pinned to
 Colab's runtime (``requirements/colab.txt``: ipywidgets 7.7.1, numpy 2.1,
-matplotlib 3.10, IPython 7.34, ...) with the course installed into it. It
+matplotlib 3.10, IPython 7.34, ...) with the course installed into it, and
+what the Colab set-up cell installs with ``--no-deps`` (``colab-no-deps.txt``). It
 uses Python 3.12, as Colab does, where it finds one (``COLAB_PYTHON``, then
 ``python3.12`` on the PATH, then pyenv's), else the Python running it. pip's
 cache is reused; ``make`` rebuilds only when the requirements or
@@ -37,16 +38,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "requirements" / "colab.txt"
+NO_DEPS = ROOT / "requirements" / "colab-no-deps.txt"  # as the Colab set-up cell installs them
 VENV = ROOT / ".venv-colab"
 STAMP = VENV / ".installed"
 
 # Appended to every lesson's copy, after its own cells: which stack the kernel runs, and its
-# controls (every slider, menu, toggle and button the lesson made, in the order it made them).
+# controls (every enabled slider, menu, toggle, box and button the lesson made, in the order it made them).
 _PROBE = """\
 import sys, numpy, ipywidgets, matplotlib
 print("KERNEL", sys.executable, ipywidgets.__version__, numpy.__version__, matplotlib.__version__)
 _tql_live = getattr(ipywidgets.Widget, "widgets", None) or ipywidgets.widgets.widget._instances
-_tql_controls = [w for w in list(_tql_live.values()) if w._model_name in {controls!r}]
+_tql_controls = [w for w in list(_tql_live.values())
+                 if w._model_name in {controls!r} and not getattr(w, "disabled", False)]
 print("CONTROLS", len(_tql_controls))
 
 def _tql_drive(i):
@@ -57,12 +60,17 @@ def _tql_drive(i):
     if hasattr(w, "_options_values"):  # menus, toggles, selection sliders: the next option
         values = list(w._options_values)
         w.value = values[(values.index(w.value) + 1) % len(values)]
-    else:  # int and float sliders: the minimum, or one step up from it
+    elif isinstance(w.value, bool):  # check boxes, toggle buttons
+        w.value = not w.value
+    elif hasattr(w, "min"):  # sliders, bounded number boxes: the minimum, or one step up from it
         w.value = w.min if w.value != w.min else min(w.value + w.step, w.max)
+    else:  # number boxes: one up
+        w.value = w.value + 1
     return f"{{w._model_name[:-5]}} {{w.description!r}} -> {{w.value!r}}"
 """
 _CONTROLS = {"IntSliderModel", "FloatSliderModel", "SelectionSliderModel", "DropdownModel",
-             "ToggleButtonsModel", "RadioButtonsModel", "CheckboxModel", "ToggleButtonModel", "ButtonModel"}
+             "ToggleButtonsModel", "RadioButtonsModel", "CheckboxModel", "ToggleButtonModel", "ButtonModel",
+             "IntTextModel", "FloatTextModel", "BoundedIntTextModel", "BoundedFloatTextModel"}
 _SHOWN = {"OutputModel": "outputs", "HTMLModel": "value", "LabelModel": "value", "HTMLMathModel": "value"}
 
 
@@ -86,7 +94,7 @@ def _python_for_colab() -> str:
     candidates += sorted(str(p) for p in Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))
     for exe in filter(None, candidates):
         ok = subprocess.run([exe, "-c", "import sys, venv, ssl; sys.exit(sys.version_info[:2] < (3, 10))"],
-                            capture_output=True).returncode == 0  # pyenv's shims exist but may not run
+                            check=False, capture_output=True).returncode == 0  # pyenv's shims exist but may not run
         if ok:
             return exe
     return sys.executable
@@ -94,13 +102,14 @@ def _python_for_colab() -> str:
 
 def build() -> int:
     exe = _python_for_colab()
-    version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([exe, "--version"], check=False, capture_output=True, text=True).stdout.strip()
     print(f"building {VENV.name} with {version} ({exe}) from {REQUIREMENTS.relative_to(ROOT)}", flush=True)
     shutil.rmtree(VENV, ignore_errors=True)  # from scratch: no package left over from older pins
     subprocess.run([exe, "-m", "venv", str(VENV)], check=True)
     pip = [str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run(pip + ["--upgrade", "pip"], check=True)
     subprocess.run(pip + ["-r", str(REQUIREMENTS), "-e", str(ROOT)], check=True)
+    subprocess.run(pip + ["--no-deps", "-r", str(NO_DEPS)], check=True)
     STAMP.touch()
     return 0
 
@@ -110,7 +119,7 @@ def _check_versions() -> list[str]:
 
     print(f"Colab stack: Python {sys.version.split()[0]} ({sys.executable})")
     wrong = []
-    for name, pinned in pins().items():
+    for name, pinned in {**pins(), **pins(NO_DEPS)}.items():
         try:
             have = version(name)
         except PackageNotFoundError:
@@ -151,7 +160,7 @@ def _tree(state: dict, roots: list[str]) -> set[str]:
         if mid in seen:
             continue
         seen.add(mid)
-        todo += re.findall(r"IPY_MODEL_([0-9a-f]+)", json.dumps(state.get(mid, {})))
+        todo += re.findall(r"IPY_MODEL_(\w+)", json.dumps(state.get(mid, {})))
     return seen
 
 
@@ -248,7 +257,7 @@ def run(lessons: list[Path], tests: bool) -> int:
     for path in lessons:
         try:
             lesson = execute_lesson(path)
-        except Exception as exc:  # a cell raised or timed out: report it and go on
+        except Exception as exc:  # noqa: BLE001 (a cell raised or timed out: report it, go on)
             failed.append(f"lesson {path.name}")
             print(f"  FAILED  {path.name}\n{str(exc)[-3000:]}", flush=True)
             continue
@@ -266,7 +275,7 @@ def run(lessons: list[Path], tests: bool) -> int:
     if tests:
         print("widget tests (tests/course) on the Colab stack", flush=True)
         rc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             "-o", "addopts=-ra", "tests/course"], cwd=ROOT).returncode
+                             "-o", "addopts=-ra", "tests/course"], check=False, cwd=ROOT).returncode
         if rc:
             failed.append(f"tests/course (pytest exit {rc})")
     minutes = (time.perf_counter() - t0) / 60
