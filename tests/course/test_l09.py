@@ -1,5 +1,6 @@
 """Lesson 09: its experiments, figures, app and exercise checkers."""
 import importlib.util
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -333,3 +334,22 @@ def test_messages_are_deterministic():
     a = checks.check_shuffle_stage(lambda regs, mask: regs).message
     b = checks.check_shuffle_stage(lambda regs, mask: regs).message
     assert a == b
+
+
+def conflict_ok(addresses):
+    a = np.unique(np.asarray(addresses))
+    return int(np.bincount(a % 32, minlength=32).max())
+
+
+def test_conflict_degree():
+    assert_passes(checks.check_conflict_degree, conflict_ok)
+    assert_fails(checks.check_conflict_degree,
+                 lambda a: int(np.bincount(np.asarray(a) % 32, minlength=32).max()), hint="broadcast")
+    assert_fails(checks.check_conflict_degree,
+                 lambda a: int(np.bincount(np.unique(a) // 32 % 32, minlength=32).max()), hint="a % 32")
+    assert_fails(checks.check_conflict_degree, lambda a: int(np.unique(np.asarray(a) % 32).size),
+                 hint="busiest bank")
+    # the challenge's answer: the degree of a strided column read is gcd(stride, 32)
+    lanes = np.arange(32)
+    for stride in range(32, 49):
+        assert max(conflict_ok(lanes * stride + k) for k in range(32)) == math.gcd(stride, 32)

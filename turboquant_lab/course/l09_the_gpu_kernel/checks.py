@@ -23,6 +23,7 @@ from .._checking import (
 
 __all__ = [
     "check_shuffle_partner", "check_stage_kind", "check_issue_limit", "check_shuffle_stage",
+    "check_conflict_degree",
 ]
 
 
@@ -239,3 +240,52 @@ def check_shuffle_stage(shuffle_stage):
                        expected=expected[lane], got=got[lane], what=f"lane {lane}:", hint=hint)
     return ("All five shuffle stages of the d = 256 kernel give the emulation's registers, and "
             "so do hand-made register files.")
+
+
+def _degree(addresses):
+    a = np.unique(np.asarray(addresses, dtype=np.int64))
+    return int(np.bincount(a % 32, minlength=32).max())
+
+
+@checker("conflict_degree")
+def check_conflict_degree(conflict_degree):
+    """Check ``conflict_degree(addresses)``: the most distinct addresses one bank serves for a warp."""
+    lanes = np.arange(32)
+    cases = [
+        ("addresses = np.arange(32) * 32 + np.arange(32) % 2  (16 floats in bank 0, 16 in bank 1)",
+         lanes * 32 + lanes % 2),
+        ("addresses = np.arange(32)  (consecutive floats)", lanes),
+        ("addresses = np.full(32, 7)  (every lane reads the same float)", np.full(32, 7)),
+        ("addresses = np.arange(32) * 32  (a column of a 32 x 32 tile)", lanes * 32),
+        ("addresses = np.arange(32) * 2", lanes * 2),
+        ("addresses = np.arange(32) // 2  (two lanes per float)", lanes // 2),
+        ("addresses = np.arange(32) * 33 + 5", lanes * 33 + 5),
+        ("addresses = np.random.default_rng(4).integers(0, 256, 32)",
+         seeded_rng(4).integers(0, 256, 32)),
+        ("addresses = (np.arange(32) % 4) * 32  (four floats, all in bank 0)", (lanes % 4) * 32),
+    ]
+    cfg = configs.fwht_config(2048)
+    exchange = emulation.exchange_addresses(cfg)                   # (threads, groups, warps)
+    addr = exchange.reshape(-1, 32, *exchange.shape[1:])           # (warp, lane, groups, warps)
+    cases.append(("addresses = the exchange reads of warp 0 at d = 2048 (lesson 09, section 3)",
+                  addr[0, :, 0, 0]))
+    for case, a in cases:
+        expected = _degree(a)
+        got = as_number(call_learner(conflict_degree, np.array(a), case=case), case, "the degree")
+        if got == expected:
+            continue
+        banks = np.asarray(a) % 32
+        hint = first_hint(got, [
+            (int(np.bincount(banks, minlength=32).max()),
+             "lanes that read the same address share one read (a broadcast): count the distinct "
+             "addresses in each bank, not the lanes."),
+            (int(np.bincount((np.unique(a) // 32) % 32, minlength=32).max()),
+             "the bank of float address a is a % 32 (consecutive floats sit in consecutive "
+             "banks), not a // 32."),
+            (int(np.unique(banks).size), "that is how many banks the warp touches; the rounds are "
+                                         "set by the busiest bank."),
+        ], "group the warp's distinct addresses by bank (address % 32) and return the size of "
+           "the largest group.")
+        raise Failure("wrong number of rounds", case=case, expected=expected, got=got, hint=hint)
+    return ("Rounds match for consecutive, broadcast, strided, random and the kernel's own "
+            "exchange addresses.")
