@@ -1,7 +1,6 @@
 """Lesson 10: its experiments, figures, app and exercise checkers."""
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from app_helpers import bar_heights
@@ -10,8 +9,6 @@ from checker_helpers import assert_fails, assert_passes
 import turboquant_lab as tql
 from turboquant_lab.course.l10_inner_products_and_qjl import app as lesson_app
 from turboquant_lab.course.l10_inner_products_and_qjl import checks, experiments
-from turboquant_lab.course.l11_real_kv_caches import app as l11_real_kv_caches_app
-from turboquant_lab.data import load_kv_sample
 from turboquant_lab.softmax_attention import softmax
 from turboquant_lab.turboquant import TurboQuantMSE
 
@@ -141,11 +138,6 @@ def test_format_and_verdict():
     assert lines[4].split() == ["3", "prod", "0.05"]
 
 
-@pytest.fixture(scope="module")
-def sample():
-    return load_kv_sample()
-
-
 def test_attention_app_slider_redraws_scores_weights_and_label(shown_figures):
     app = lesson_app.attention_demo_app(n_keys=64, d=32)
     slider, label = app.children[0], app.children[1]
@@ -166,17 +158,6 @@ def test_attention_app_slider_redraws_scores_weights_and_label(shown_figures):
         assert f"KL(exact || MSE) = {demo.fidelity_mse.kl:.3g} nats" in label.value
         assert f"prod {demo.fidelity_prod.topk_agreement:.0%}" in label.value
         assert f"{bits} code bits" in left.get_title()
-
-
-def test_lesson_11_real_kv_app_redraws(sample):
-    # lesson 11's app (kept here from before the re-layout; test_l11.py has no app test)
-    real = l11_real_kv_caches_app.real_kv_app(sample)
-    sliders = [w for box in real.children[:2] for w in box.children]
-    assert [s.description for s in sliders] == ["layer", "head", "bits", "query token"]
-    before = real.children[2].value
-    sliders[2].value = 8
-    assert real.children[2].value != before
-    plt.close("all")
 
 
 def weights_ok(q, K):
