@@ -19,9 +19,14 @@ pyproject.toml change (the stamp ``.venv-colab/.installed``).
 pinned package and fails if one differs from its pin; executes every lesson
 in ``notebooks/`` top to bottom in a fresh kernel of this environment, on a
 copy in memory (the stored notebooks are never written), and checks that no
-cell raised and that the kernel really ran the pinned ipywidgets and numpy;
-then runs the widget tests (``tests/course``) with pytest. It prints each
-lesson's wall time and the total, and exits 1 if anything failed.
+cell raised, that the kernel really ran the pinned ipywidgets and numpy, and
+that no displayed app has an empty Output; then drives each enabled control
+of the lesson once, in the kernel (the next menu option, a slider's minimum,
+a click), and checks that what the lesson shows changed (its Output, HTML
+and Label widgets as nbclient, the stand-in front end, records them) and that
+no app shows an error. Last it runs the widget tests (``tests/course``) with
+pytest. It prints each lesson's wall time, what was driven, and the total,
+and exits 1 if anything failed.
 """
 from __future__ import annotations
 
