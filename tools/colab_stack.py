@@ -269,7 +269,8 @@ def run(lessons: list[Path], tests: bool) -> int:
         if tuple(lesson.probe.split()[1:]) != expected:
             failed.append(f"lesson {path.name} ran on another stack: {lesson.probe!r}")
         changed = sum(c for _, c in lesson.driven)
-        print(f"{lesson.seconds:7.1f} s  {path.relative_to(ROOT)}: {lesson.views} widget views, "
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        print(f"{lesson.seconds:7.1f} s  {shown}: {lesson.views} widget views, "
               f"{len(lesson.driven)} controls driven, {changed} changed what the lesson shows", flush=True)
         for did, c in lesson.driven:
             print(f"           {did}: {'changed' if c else 'NOTHING CHANGED'}", flush=True)
