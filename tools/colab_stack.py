@@ -52,7 +52,9 @@ STAMP = VENV / ".installed"
 _PROBE = """\
 import sys, numpy, ipywidgets, matplotlib
 print("KERNEL", sys.executable, ipywidgets.__version__, numpy.__version__, matplotlib.__version__)
-_tql_live = getattr(ipywidgets.Widget, "widgets", None) or ipywidgets.widgets.widget._instances
+_tql_live = getattr(ipywidgets.widgets.widget, "_instances", None)  # ipywidgets 8
+if _tql_live is None:
+    _tql_live = ipywidgets.Widget.widgets  # ipywidgets 7
 _tql_controls = [w for w in list(_tql_live.values())
                  if w._model_name in {controls!r} and not getattr(w, "disabled", False)]
 print("CONTROLS", len(_tql_controls))

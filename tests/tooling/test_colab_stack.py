@@ -64,3 +64,45 @@ def test_the_probe_drives_every_kind_of_control_the_apps_use():
     assert used, "no control found in the apps"
     missing = {name for name in used if f"{name}Model" not in colab_stack._CONTROLS}
     assert not missing, f"tools/colab_stack.py does not drive {sorted(missing)}: add them to _CONTROLS"
+
+
+def _notebook(path, source):
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+_APP = '''\
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+bits = widgets.IntSlider(value=3, min=1, max=5, description="bits")
+idle = widgets.Dropdown(options=["a", "b"], description="idle")   # wired to nothing
+out = widgets.Output()
+
+def draw(change=None):
+    with out:
+        out.clear_output(wait=True)
+        plt.plot([0, bits.value])
+        plt.show()
+        if bits.value == 1:
+            raise RuntimeError("no figure at 1 bit")
+
+bits.observe(draw, names="value")
+draw()
+widgets.VBox([bits, idle, out, widgets.Output()])
+'''
+
+
+@pytest.mark.slow
+def test_a_lesson_run_drives_each_control_and_reports_what_is_broken(tmp_path):
+    """One kernel: the slider redraws (and then raises inside its Output), the menu changes nothing,
+    and an Output of the displayed app stays empty; each is reported."""
+    run = colab_stack.execute_lesson(_notebook(tmp_path / "app.ipynb", _APP))
+    assert run.views == 1
+    assert [changed for _, changed in run.driven] == [True, False]
+    assert run.driven[0][0] == "IntSlider 'bits' -> 1" and run.driven[1][0] == "Dropdown 'idle' -> 'b'"
+    assert any("RuntimeError: no figure at 1 bit" in p for p in run.problems)
+    assert sum("Output widget of a displayed app is empty" in p for p in run.problems) == 1
+    assert run.probe.split()[1] == sys.executable
