@@ -1,0 +1,1 @@
+"""Lesson 13, a quantized cache in a real model: experiments (NumPy), figures (matplotlib), app (ipywidgets), checks (exercises)."""
