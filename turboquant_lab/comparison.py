@@ -67,11 +67,12 @@ def compare_kv_quantizers(Q, K, V, bits=(2, 3, 4), methods=("turboquant", "prod"
             if method == "uniform":
                 qk = uniform_quantize(Kh, b, side_dtype=np.float16)
                 K_hat = uniform_dequantize(qk)
-                V_hat = uniform_dequantize(uniform_quantize(Vh, b, side_dtype=np.float16))
+                V_hat = (uniform_dequantize(uniform_quantize(Vh, b, side_dtype=np.float16))
+                         if quantize_values else Vh)
                 bpc, predicted, scores = qk.bits_per_coordinate(), float("nan"), None
             elif method in ("turboquant", "prod"):
                 mse = TurboQuantMSE(d, b, seed=seed)
-                V_hat = mse.decode(mse.encode(Vh))
+                V_hat = mse.decode(mse.encode(Vh)) if quantize_values else Vh
                 predicted = mse.expected_mse if method == "turboquant" else float("nan")
                 if method == "turboquant":
                     enc = mse.encode(Kh)
