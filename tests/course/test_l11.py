@@ -90,7 +90,7 @@ def test_rope_pairs_on_a_toy_cache():
     # pair 0 turns a radian per token: its constant is shared evenly; the slowest pair keeps it
     assert r.larger_share_before[0] > 0.99 and abs(r.larger_share_after[0] - 0.5) < 0.05
     assert r.turn[3] < 1 and r.larger_share_after[3] > 0.99
-    assert r.mean_share_after[0] < 0.6 < 0.95 < r.mean_share_before[0]
+    assert r.mean_share_after[0] < 0.6 and r.mean_share_before[0] > 0.95
 
 
 def test_rope_pairs_of_the_sample(sample):
@@ -118,8 +118,8 @@ def test_method_table_counts_storage_and_measures_causal_attention(sample, table
     Q = sample.queries_all[2].astype(np.float32)
     codec = tql.UniformCodec(2)
     K_hat, V_hat = codec.decode(codec.encode(K)), codec.decode(codec.encode(V))
-    fids = [attention_fidelity(Q[j], K[j // 3], V[j // 3], K_hat=K_hat[j // 3], V_hat=V_hat[j // 3], causal=True)
-            for j in range(9)]
+    fids = [attention_fidelity(Q[j], K[j // 3], V[j // 3], K_hat=K_hat[j // 3], V_hat=V_hat[j // 3],
+                               causal=True) for j in range(9)]
     row = table[0]
     assert row["kl"] == pytest.approx(np.mean([f.kl for f in fids]), rel=1e-9)
     assert row["output_rel_error"] == pytest.approx(np.mean([f.output_rel_error for f in fids]), rel=1e-9)
@@ -202,7 +202,8 @@ def test_draw_rotated_law():
     axes = figures.draw_rotated_law(None, [("a", values), ("b", values[:100])], grid, law, gauss, 64)
     assert [ax.get_title() for ax in axes] == ["a", "b"]
     heights = bar_heights(axes[0])
-    assert len(heights) == 80 and np.sum(heights) * (1.0 / 80) == pytest.approx(np.mean(np.abs(values) <= 0.5))
+    assert len(heights) == 80
+    assert np.sum(heights) * (1.0 / 80) == pytest.approx(np.mean(np.abs(values) <= 0.5))   # density
     np.testing.assert_allclose(line_data(axes[0])[0][1], law)
     np.testing.assert_allclose(line_data(axes[0])[1][1], gauss)
     plt.close("all")
@@ -354,7 +355,8 @@ def test_check_rope():
     assert_fails(checks.check_rope, lambda x, p, base=1e5: apply_rope(x, p, base, layout="half"),
                  hint="adjacent channels")
     assert_fails(checks.check_rope, lambda x, p, base=1e5: rope_ok(x, -np.asarray(p), base), hint="backwards")
-    assert_fails(checks.check_rope, lambda x, p, base=1e5: rope_ok(x, p, math.sqrt(base)), hint="the exponent")
+    assert_fails(checks.check_rope, lambda x, p, base=1e5: rope_ok(x, p, math.sqrt(base)),
+                 hint="the exponent")
     assert_fails(checks.check_rope, lambda x, p, base=1e5: rope_ok(x, np.ones(len(p)), base),
                  hint="its own position")
     assert_fails(checks.check_rope, lambda x, p, base=1e5: np.array(x), hint="unchanged")

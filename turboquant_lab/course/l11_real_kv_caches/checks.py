@@ -109,7 +109,8 @@ def check_rope(rope):
         ("x = np.random.default_rng(1).standard_normal((6, 8)), positions = np.arange(6), base = 100.0",
          seeded_rng(1).standard_normal((6, 8)), np.arange(6), 100.0),
         ("x = np.random.default_rng(2).standard_normal((2, 5, 4)), positions = np.array([3, 7, 0, 1, 20]), "
-         "base = 10.0  (two heads)", seeded_rng(2).standard_normal((2, 5, 4)), np.array([3, 7, 0, 1, 20]), 10.0),
+         "base = 10.0  (two heads)", seeded_rng(2).standard_normal((2, 5, 4)), np.array([3, 7, 0, 1, 20]),
+         10.0),
         ("x = sample.keys_pre_rope[2, 1].astype(np.float64), positions = np.arange(256), base = 100000.0",
          _head("keys_pre_rope", 2, 1), np.arange(256), 100000.0),
     ]
@@ -185,7 +186,8 @@ def check_causal_kl(causal_kl):
     cases = [
         ("Q = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]), K = np.array([[1.0, 0.0], [0.0, 1.0], "
          "[1.0, 1.0]]), K_hat = K + 0.5", np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]),
-         np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]) + 0.5),
+         np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]),
+         np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]) + 0.5),
         ("Q = np.random.default_rng(4).standard_normal((20, 8)), K = np.random.default_rng(3)"
          ".standard_normal((20, 8)), K_hat = K + 0.3 * np.random.default_rng(5).standard_normal((20, 8))",
          seeded_rng(4).standard_normal((20, 8)), K1, K1 + 0.3 * seeded_rng(5).standard_normal((20, 8))),
@@ -201,7 +203,8 @@ def check_causal_kl(causal_kl):
                hint="for each query i: p = softmax of its scores over keys 0 .. i divided by sqrt(d), "
                     "the same for p_hat from K_hat; KL = sum_j p_j (log p_j - log p_hat_j); then the mean "
                     "over the queries. Work with log-softmax so that masked keys never give 0 * log 0.")
-    return "Matches tql.attention_fidelity(..., causal=True).kl on a hand-made case, random keys and a real head."
+    return ("Matches tql.attention_fidelity(..., causal=True).kl on a hand-made case, random keys and a "
+            "real head.")
 
 
 # --------------------------------------------------------------------------- 11.4
@@ -232,7 +235,8 @@ def check_centred_turboquant(centred_turboquant):
         ref, bpc, tq, c = _centred_ref(K, bits, seed)
         out = call_learner(centred_turboquant, K, bits, seed, case=case)
         if not isinstance(out, (tuple, list)) or len(out) != 2:
-            raise Failure("return two things: (K_hat, bits_per_coordinate)", case=case, got=type(out).__name__,
+            raise Failure("return two things: (K_hat, bits_per_coordinate)", case=case,
+                          got=type(out).__name__,
                           hint="end with `return K_hat, bits_per_coordinate`.")
         K_hat = as_array(out[0], case, "K_hat", shape=K.shape).astype(np.float64)
         energy = float(np.sum(K.astype(np.float64) ** 2))
@@ -243,12 +247,16 @@ def check_centred_turboquant(centred_turboquant):
             hint = ("subtract the channel means (over the tokens, axis -2) before encoding, and add them "
                     "back after decoding.")
             if np.sum((K_hat - no_back) ** 2) / energy < 1e-4:
-                hint = "add the offset back after decoding: attention would not mind, but K_hat must be the keys."
+                hint = ("add the offset back after decoding: attention would not mind, but K_hat must be "
+                        "the keys.")
             elif np.sum((K_hat - plain) ** 2) / energy < 1e-4:
                 hint = "centre the keys first: encode K minus its mean over the tokens (axis -2)."
-            elif np.sum((K_hat - (K.mean(axis=-1, keepdims=True) + np.asarray(
-                    tq.decode(tq.encode(K - K.mean(axis=-1, keepdims=True))), dtype=np.float64))) ** 2) / energy < 1e-4:
-                hint = "the offset is one number per channel, the mean over the tokens (axis -2), not per token."
+            else:
+                per_token = K.mean(axis=-1, keepdims=True)
+                wrong = per_token + np.asarray(tq.decode(tq.encode(K - per_token)), dtype=np.float64)
+                if np.sum((K_hat - wrong) ** 2) / energy < 1e-4:
+                    hint = ("the offset is one number per channel, the mean over the tokens (axis -2), "
+                            "not per token.")
             raise Failure(f"K_hat is off by {off:.2g} of the keys' energy", case=case, hint=hint)
         got = as_number(out[1], case, "bits_per_coordinate")
         n, d = K.shape[-2:]
@@ -309,4 +317,5 @@ def check_kivi_before_rope(kivi_before_rope):
                     "quantize each channel of the keys before RoPE over groups of group_size tokens, "
                     "decode, then turn the decoded keys with RoPE at positions 0 .. n - 1.")
         raise Failure(f"your keys are off by {off:.2g} of their energy", case=case, hint=hint)
-    return "Per-channel codes before RoPE, RoPE on the decoded keys: matches on one head, three heads and random keys."
+    return ("Per-channel codes before RoPE, RoPE on the decoded keys: matches on one head, three heads "
+            "and random keys.")

@@ -7,7 +7,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .._ui import EXACT_COLOR, MSE_COLOR, NORMAL_COLOR, OUTLIER_COLOR, ROTATED_COLOR, UNIFORM_COLOR, axes_or_new
+from .._ui import (EXACT_COLOR, MSE_COLOR, NORMAL_COLOR, OUTLIER_COLOR, ROTATED_COLOR, UNIFORM_COLOR,
+                   axes_or_new)
 from .experiments import METHOD_NAMES
 
 __all__ = ["METHOD_COLORS", "draw_channel_profiles", "draw_rope_pairs", "draw_rotated_law",
