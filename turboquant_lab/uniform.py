@@ -118,6 +118,9 @@ def uniform_quantize(x, bits: int, side_dtype=None) -> UniformQuantized:
     x = as_float_array(x, "x")
     bits = check_bits(bits)
     xp = get_xp(x)
+    if x.dtype == np.float16:  # computed in float32; lo and scale stored as float16, rounded outwards
+        side_dtype = np.float16 if side_dtype is None else side_dtype
+        x = x.astype(np.float32)
     lo = x.min(axis=-1)
     hi = x.max(axis=-1)
     if side_dtype is not None and np.dtype(side_dtype) != x.dtype:

@@ -117,3 +117,11 @@ def test_float16_side_information_is_rounded_outwards(bits):
         uniform_quantize(np.array([0.0, 1e6]), 2, side_dtype=np.float16)
     with pytest.raises(TypeError, match="side_dtype"):
         uniform_quantize(x, 2, side_dtype=np.int16)
+
+
+def test_float16_input_is_computed_in_float32():
+    x = np.random.default_rng(7).standard_normal((300, 64)).astype(np.float32)
+    q16, q32 = uniform_quantize(x.astype(np.float16), 2), uniform_quantize(
+        x.astype(np.float16).astype(np.float32), 2, side_dtype=np.float16)
+    np.testing.assert_array_equal(q16.codes, q32.codes)
+    assert q16.lo.dtype == np.float16 and q16.bits_per_coordinate() == 2 + 32 / 64
