@@ -205,13 +205,25 @@ def test_score_noise_prod_is_unbiased_but_noisier_than_mse(tiny, tiny_ids):
 def test_split_analysis_sits_between_its_neighbours(tiny, tiny_ids):
     ref = experiments.reference_pass(tiny, tiny_ids, n_prompt=64)
     a = experiments.split_analysis(ref, bits=2)
-    assert list(a.key_error) == ["mse 2", "split 2.5", "mse 3"]
-    assert a.key_bits["mse 2"] == 2.25 and a.key_bits["mse 3"] == 3.25
-    assert a.key_bits["split 2.5"] == pytest.approx(3.0 + 64 / (96 * 64))
-    assert np.all(a.key_error["mse 3"] < a.key_error["split 2.5"])
-    assert np.all(a.key_error["split 2.5"] < a.key_error["mse 2"])
+    assert list(a.error["keys"]) == ["mse 2", "split 2.5", "mse 3"]
+    bpc = a.bits_per_coordinate
+    assert bpc["mse 2"] == 2.25 and bpc["mse 3"] == 3.25
+    assert bpc["split 2.5"] == pytest.approx(3.0 + 64 / (96 * 64))
+    for what in ("keys", "values"):
+        e = a.error[what]
+        assert np.all(e["mse 3"] < e["split 2.5"]) and np.all(e["split 2.5"] < e["mse 2"])
+        total = a.total_error(what)
+        assert min(e["mse 2"]) <= total["mse 2"] <= max(e["mse 2"])
+        w = a.storage_weight
+        assert w == pytest.approx((bpc["split 2.5"] - 2.25) / 1.0)
+        np.testing.assert_allclose(a.same_storage_ratio(what), e["split 2.5"] / (e["mse 2"] ** (1 - w) * e["mse 3"] ** w))
     for share in a.energy_share.values():
         assert np.all((share >= 0.5) & (share <= 1))
+    # the errors are those of the codecs on each block
+    mse = TurboQuantMSE(64, 2, seed=0)
+    k = ref.keys[1][0]
+    assert a.error["keys"]["mse 2"][1] == pytest.approx(np.sum((k - mse.decode(mse.encode(k))) ** 2) / np.sum(k ** 2),
+                                                        rel=1e-5)
 
 
 # ------------------------------------------------------------------ figures and the app
@@ -236,7 +248,8 @@ def test_noise_and_split_figures_draw(tiny, tiny_ids):
     assert "score error" in axes[0].get_xlabel() and len(line_data(axes[1])) == 2
     a = experiments.split_analysis(ref, 3)
     axes = figures.draw_split(None, a)
-    np.testing.assert_allclose(line_data(axes[1])[1][1], a.key_error["split 3.5"])
+    np.testing.assert_allclose(line_data(axes[0])[0][1], 100 * a.energy_share["keys"])
+    np.testing.assert_allclose(line_data(axes[1])[1][1], a.same_storage_ratio("values"))
 
 
 def _walk(widget):
@@ -474,6 +487,8 @@ def test_smollm2_split_analysis_and_score_noise():
     ref = experiments.course_reference()
     a = experiments.split_analysis(ref, 2)
     assert 0.8 < a.energy_share["keys"].mean() and a.energy_share["values"].mean() < 0.75
+    # the split is worth its storage on the keys, not on the values (section 5's arithmetic)
+    assert a.same_storage_ratio("keys", total=True) < 1 < a.same_storage_ratio("values", total=True)
     noise = experiments.score_noise(ref, 3)
     mean_mse, std_mse = noise.score_error["mse"].mean(axis=0)
     mean_prod, std_prod = noise.score_error["prod"].mean(axis=0)

@@ -654,7 +654,7 @@ def score_noise(ref: Reference, bits: int = 3, seed=0, sample_layer: int | None 
 
 @dataclass
 class SplitAnalysis:
-    """Why the outlier split helps or not: energy in the outlier half and key errors, per layer.
+    """Why the outlier split helps or not: energy in the outlier half and the cache's errors, per layer.
 
     Attributes
     ----------
@@ -664,29 +664,59 @@ class SplitAnalysis:
     energy_share : dict of str to (L,) ndarray
         ``"keys"``, ``"values"``: mean over KV heads of the share of ``sum x^2``
         in the split's outlier channels (the ``d / 2`` of largest RMS).
-    key_error : dict of str to (L,) ndarray
-        Relative error ``sum ||k - k_hat||^2 / sum ||k||^2`` of the keys, per
-        layer: ``"mse b"``, ``"split b+0.5"``, ``"mse b+1"``.
-    key_bits : dict of str to float
-        Bits per coordinate of each, side information included.
+    error : dict of str to dict of str to (L,) ndarray
+        ``error["keys"]`` and ``error["values"]``: per layer, the relative error
+        ``sum ||x - x_hat||^2 / sum ||x||^2`` of ``"mse b"``, ``"split b+0.5"``
+        and ``"mse b+1"``.
+    bits_per_coordinate : dict of str to float
+        What each stores, side information included.
     """
 
     bits: int
     layers: np.ndarray
     energy_share: dict
-    key_error: dict
-    key_bits: dict
+    error: dict
+    bits_per_coordinate: dict
+
+    def total_error(self, what: str) -> dict:
+        """``name -> sum ||x - x_hat||^2 / sum ||x||^2`` over all layers, for ``what`` = "keys" or "values"."""
+        return {name: float(np.average(e, weights=self.energy[what])) for name, e in self.error[what].items()}
+
+    @property
+    def storage_weight(self) -> float:
+        """``w``: where the split's storage lies between TurboQuantMSE's at ``b`` (0) and ``b + 1`` (1) bits."""
+        lo, split, hi = self.bits_per_coordinate.values()
+        return (split - lo) / (hi - lo)
+
+    def same_storage_ratio(self, what: str, total: bool = False):
+        """The split's error over TurboQuantMSE's at the same storage, ``E_b**(1 - w) * E_{b+1}**w``.
+
+        Per layer ``(L,)``, or one number for all layers with ``total=True``
+        (below 1: the split pays). ``what`` is "keys" or "values".
+        """
+        e = self.total_error(what) if total else self.error[what]
+        lo, split, hi = (e[name] for name in self.bits_per_coordinate)
+        w = self.storage_weight
+        return split / (np.asarray(lo) ** (1 - w) * np.asarray(hi) ** w)
+
+    energy: dict = field(default_factory=dict, repr=False)   # per layer, sum ||x||^2 (the weights above)
 
 
 def split_analysis(ref: Reference, bits: int = 2, seed=0) -> SplitAnalysis:
-    """Energy share of the outlier channels and the keys' error: MSE at b, the split at b + 0.5, MSE at b + 1."""
+    """Energy share of the outlier channels and the cache's errors: MSE at b, the split at b + 0.5, MSE at b + 1.
+
+    Every layer's and KV head's block of all ``N`` tokens, keys and values, is
+    encoded by each of the three codecs (:class:`OutlierSplitCodec` chooses
+    its outlier channels per block).
+    """
     d = ref.keys[0].shape[-1]
     n_layers = len(ref.keys)
     names = (f"mse {bits}", f"split {bits + 0.5:g}", f"mse {bits + 1}")
     codecs = dict(zip(names, (TurboQuantMSE(d, bits, seed=seed), OutlierSplitCodec(d, bits, seed=seed),
                               TurboQuantMSE(d, bits + 1, seed=seed))))
     share = {"keys": np.zeros(n_layers), "values": np.zeros(n_layers)}
-    err = {name: np.zeros(n_layers) for name in names}
+    energy = {"keys": np.zeros(n_layers), "values": np.zeros(n_layers)}
+    err = {what: {name: np.zeros(n_layers) for name in names} for what in ("keys", "values")}
     nbytes = dict.fromkeys(names, 0)
     n_coords = 0
     for layer in range(n_layers):
@@ -694,15 +724,14 @@ def split_analysis(ref: Reference, bits: int = 2, seed=0) -> SplitAnalysis:
             e2 = (blocks.astype(np.float64) ** 2).sum(axis=1)                       # (heads, d)
             top = -np.sort(-e2, axis=1)[:, : d // 2].sum(axis=1)
             share[what][layer] = float(np.mean(top / e2.sum(axis=1)))
-        total = {name: 0.0 for name in names}
-        for k in ref.keys[layer]:
-            for name, codec in codecs.items():
-                stored = codec.encode(k)
-                total[name] += float(((k - codec.decode(stored)) ** 2).sum())
-                nbytes[name] += stored_nbytes(codec, stored, *k.shape)
-            n_coords += k.size
-        energy = float((ref.keys[layer].astype(np.float64) ** 2).sum())
-        for name in names:
-            err[name][layer] = total[name] / energy
-    key_bits = {name: 8 * nbytes[name] / (n_coords) for name in names}
-    return SplitAnalysis(bits, np.arange(n_layers), share, err, key_bits)
+            energy[what][layer] = float(e2.sum())
+            for x in blocks:
+                for name, codec in codecs.items():
+                    stored = codec.encode(x)
+                    err[what][name][layer] += float(((x - codec.decode(stored)).astype(np.float64) ** 2).sum())
+                    nbytes[name] += stored_nbytes(codec, stored, *x.shape)
+                n_coords += x.size
+            for name in names:
+                err[what][name][layer] /= energy[what][layer]
+    bpc = {name: 8 * nbytes[name] / n_coords for name in names}
+    return SplitAnalysis(bits, np.arange(n_layers), share, err, bpc, energy)

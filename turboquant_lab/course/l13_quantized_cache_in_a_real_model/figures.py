@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import ScalarFormatter
 
 from .._ui import MSE_COLOR, OUTLIER_COLOR, PROD_COLOR, ROTATED_COLOR, UNIFORM_COLOR
 from .experiments import LABELS
@@ -49,7 +50,8 @@ def draw_table(ax, table):
     for r in table.results:
         i, j = methods.index(r.method), columns.index(r.bits)
         change = 100 * r.delta_perplexity / r.perplexity_ref
-        ax.text(j, i, f"KL {r.kl_mean:.2g}\nppl {change:+.2g}%\ntop-1 {r.top1_agreement:.0%}\n"
+        change = f"{change:+.1f}%" if abs(change) < 10 else f"{change:+.0f}%"
+        ax.text(j, i, f"KL {r.kl_mean:.2g}\nperplexity {change}\ntop-1 same {r.top1_agreement:.0%}\n"
                       f"{r.bits_per_coordinate:.2f} bits/coord", ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(columns)), [f"{b:g} bits" for b in columns])
     ax.set_yticks(range(len(methods)), [LABELS.get(m, m) for m in methods])
@@ -58,8 +60,8 @@ def draw_table(ax, table):
     ax.grid(which="minor", color="white", lw=2)
     ax.tick_params(which="minor", length=0)
     r0 = table.results[0]
-    ax.set_title(f"the prompt's cache quantized ({r0.float16_nbytes:,} bytes in float16); exact perplexity "
-                 f"{r0.perplexity_ref:.1f} on the {r0.kl.size} tokens read after it; colour: mean KL (log)")
+    ax.set_title(f"the prompt's cache quantized ({r0.float16_nbytes:,} bytes in float16), {r0.kl.size} tokens "
+                 f"read after it (exact perplexity {r0.perplexity_ref:.1f})\ncolour: mean KL, log scale")
     return ax
 
 
@@ -83,6 +85,9 @@ def draw_metrics_vs_bits(axes, table):
     ref = table.results[0].perplexity_ref
     ax_p.axhline(ref, color="k", ls="--", lw=1, label=f"exact cache ({ref:.1f})")
     ax_p.set_yscale("log")
+    ax_p.yaxis.set_major_formatter(ScalarFormatter())
+    ax_p.yaxis.set_minor_formatter(ScalarFormatter())
+    ax_p.tick_params(axis="y", which="minor", labelsize=7)
     ax_p.set_ylabel("perplexity (log scale)")
     ax_p.set_title("perplexity of the 128 measured tokens")
     ax_kl.set_yscale("log")
@@ -177,14 +182,16 @@ def draw_split(axes, analysis):
     ax_s.set_title("energy in the loudest half of the channels")
     ax_s.set_ylim(0, 100)
     ax_s.legend(fontsize=7)
-    colors = (MSE_COLOR, ROTATED_COLOR, "#333333")
-    for (name, err), color in zip(analysis.key_error.items(), colors):
-        ax_e.plot(analysis.layers, err, marker="o", ms=3, color=color,
-                  label=f"{name} ({analysis.key_bits[name]:.2f} bits/coord): mean {err.mean():.3f}")
-    ax_e.set_yscale("log")
+    for what, color in (("keys", OUTLIER_COLOR), ("values", MSE_COLOR)):
+        ratio = analysis.same_storage_ratio(what)
+        total = analysis.same_storage_ratio(what, total=True)
+        ax_e.plot(analysis.layers, ratio, marker="o", ms=3, color=color,
+                  label=f"{what}: all layers {total:.2f}")
+    ax_e.axhline(1, color="k", ls="--", lw=1, label="as good as TurboQuantMSE")
+    bpc = list(analysis.bits_per_coordinate.values())[1]
     ax_e.set_xlabel("layer")
-    ax_e.set_ylabel("sum ||k - k_hat||^2 / sum ||k||^2")
-    ax_e.set_title("the keys' relative error")
+    ax_e.set_ylabel("error ratio")
+    ax_e.set_title(f"split {analysis.bits + 0.5:g} ({bpc:.2f} bits/coord) / TurboQuantMSE at the same storage")
     ax_e.legend(fontsize=7)
     ax_e.grid(alpha=0.3)
     return axes
