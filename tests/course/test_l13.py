@@ -435,6 +435,8 @@ def predicted_ok(scores, sigma):
 def test_check_noisy_weights():
     assert_passes(checks.check_noisy_weights, noisy_ok, predicted_ok)
     assert checks.check_noisy_weights(stub, stub).status == NOT_ATTEMPTED
+    assert checks.check_noisy_weights(stub).status == NOT_ATTEMPTED
+    assert_fails(checks.check_noisy_weights, noisy_ok, hint="pass both functions")
 
     def softmax_only(scores, sigma, n_draws=1, seed=0):
         w = np.exp(scores - scores.max())

@@ -268,8 +268,12 @@ def _score_cases():
 
 
 @checker("noisy_weights / predicted_weights")
-def check_noisy_weights(noisy_weights, predicted_weights):
-    """Check the Monte Carlo mean of ``softmax(scores + noise)`` and its second-order prediction."""
+def check_noisy_weights(noisy_weights, predicted_weights=None):
+    """Check the Monte Carlo mean of ``softmax(scores + noise)`` and its second-order prediction.
+
+    Call it with both functions: ``check_noisy_weights(noisy_weights, predicted_weights)``
+    (the Monte Carlo is checked first).
+    """
     for case, scores, sigma in _score_cases():
         mcase = case + ", n_draws = 20000, seed = 0"
         expected = _mc_reference(scores, sigma, 20_000, 0)
@@ -286,6 +290,9 @@ def check_noisy_weights(noisy_weights, predicted_weights):
                 hint = ("draw all the noise at once, rng = np.random.default_rng(seed), "
                         "sigma * rng.standard_normal((n_draws, n)), so that your draws are the checker's.")
             raise Failure("wrong Monte Carlo mean", case=mcase, expected=expected, got=got, hint=hint)
+        if predicted_weights is None:
+            raise Failure("the prediction is missing", case=case,
+                          hint="pass both functions: check_noisy_weights(noisy_weights, predicted_weights).")
         expected = _prediction(scores, sigma)
         got = as_array(call_learner(predicted_weights, scores.copy(), sigma, case=case), case,
                        "the predicted weights", shape=scores.shape)
