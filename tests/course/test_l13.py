@@ -150,6 +150,13 @@ def test_evaluate_cache_quantizes_the_prompt_only(tiny, tiny_ids):
     cmp = compare_logits(ref.logits, by_hand, ref.eval_ids)
     assert result.kl_mean == pytest.approx(cmp.kl_mean, rel=1e-3)
     assert result.perplexity == pytest.approx(cmp.perplexity, rel=1e-4)
+    assert result.perplexity_ref == pytest.approx(cmp.perplexity_ref, rel=1e-9)
+    # the measures are llm.compare_logits' on the pass's own logits
+    out = tiny.forward(ref.eval_ids, kv=experiments.make_kv("mse", 2, n_prefix=64), cache=ref.prompt_cache())
+    own = compare_logits(ref.logits, out.logits, ref.eval_ids)
+    assert result.kl_mean == pytest.approx(own.kl_mean, rel=1e-9) and result.kl.max() == pytest.approx(own.kl_max)
+    assert result.perplexity == pytest.approx(own.perplexity, rel=1e-9)
+    assert result.top1_agreement == own.top1_agreement
     # bytes of the prompt's cache: 2 layers x (K, V) x 64 tokens x (16 code bytes + a float16 norm)
     assert result.cache_nbytes == 2 * 2 * 64 * (16 + 2)
     assert result.float16_nbytes == 2 * 2 * 64 * 64 * 2

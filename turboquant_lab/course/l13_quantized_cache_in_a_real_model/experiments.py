@@ -29,7 +29,7 @@ import numpy as np
 
 from turboquant_lab.data import PRIDE_AND_PREJUDICE
 from turboquant_lab.kv_codecs import UniformCodec, check_codec, stored_nbytes
-from turboquant_lab.llm import KVCache, KVQuantization, compare_logits, load_smollm2, token_nll
+from turboquant_lab.llm import KVCache, KVQuantization, load_smollm2, token_nll
 from turboquant_lab.polar import PolarQuant
 from turboquant_lab.qjl import TurboQuantProd
 from turboquant_lab.turboquant import Encoded, TurboQuantMSE
@@ -294,7 +294,10 @@ class Reference:
     tokens : tuple of str or None
         The measured tokens' text (``None`` for a model without a tokenizer).
     perplexity : float
-        Of the measured tokens, exact model.
+        Of the measured tokens, exact model: ``exp`` of the mean of
+        ``-log p(token i + 1)`` over the measured positions but the last.
+    log_probs, probs : (N - n_prompt, vocab) float64 ndarrays
+        ``log softmax`` of ``logits`` and its ``exp`` (kept for every comparison).
     """
 
     ids: np.ndarray
@@ -305,6 +308,8 @@ class Reference:
     queries: np.ndarray
     tokens: tuple | None
     perplexity: float
+    log_probs: np.ndarray = field(repr=False, default=None)
+    probs: np.ndarray = field(repr=False, default=None)
 
     @property
     def eval_ids(self) -> np.ndarray:
@@ -344,10 +349,18 @@ def reference_pass(model, ids, n_prompt: int) -> Reference:
     logits = np.ascontiguousarray(out.logits[n_prompt:])
     tok = model.tokenizer
     tokens = None if tok is None else tuple(tok.decode([int(i)]) for i in ids[n_prompt:])
-    ref = Reference(ids=ids, n_prompt=int(n_prompt), logits=logits, keys=cache.keys, values=cache.values,
-                    queries=np.ascontiguousarray(out.captured.queries[:, :, n_prompt:]), tokens=tokens,
-                    perplexity=float(np.exp(token_nll(logits, ids[n_prompt:]).mean())))
-    return ref
+    log_probs = _log_softmax(logits)
+    return Reference(ids=ids, n_prompt=int(n_prompt), logits=logits, keys=cache.keys, values=cache.values,
+                     queries=np.ascontiguousarray(out.captured.queries[:, :, n_prompt:]), tokens=tokens,
+                     perplexity=float(np.exp(token_nll(logits, ids[n_prompt:]).mean())),
+                     log_probs=log_probs, probs=np.exp(log_probs))
+
+
+def _log_softmax(z):
+    """Row-wise ``log softmax`` in float64: ``z - max - log(sum(exp(z - max)))``."""
+    z = np.asarray(z, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 def next_token_kl(reference, logits) -> np.ndarray:
@@ -361,12 +374,7 @@ def next_token_kl(reference, logits) -> np.ndarray:
     >>> np.round(next_token_kl(np.log([[0.5, 0.5]]), np.log([[0.9, 0.1]])), 4)
     array([0.5108])
     """
-    def log_softmax(z):
-        z = np.asarray(z, dtype=np.float64)
-        z = z - z.max(axis=-1, keepdims=True)
-        return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-    la, lb = log_softmax(reference), log_softmax(logits)
+    la, lb = _log_softmax(reference), _log_softmax(logits)
     return np.sum(np.exp(la) * (la - lb), axis=-1)
 
 
@@ -450,16 +458,20 @@ def evaluate_cache(model, ref: Reference, method: str, bits, seed=0) -> CacheRes
     c = model.config
     kv = make_kv(method, bits, c.head_dim, seed, n_prefix=ref.n_prompt)
     out = model.forward(ref.eval_ids, kv=kv, cache=ref.prompt_cache())
-    cmp = compare_logits(ref.logits, out.logits, ref.eval_ids)
-    n_eval = ref.eval_ids.size
+    # what llm.compare_logits computes, with the reference's log-probabilities computed once for all settings
+    lq = _log_softmax(out.logits)
+    kl = np.sum(ref.probs * (ref.log_probs - lq), axis=-1)
+    ids = ref.eval_ids
+    nll = -lq[np.arange(ids.size - 1), ids[1:]]
+    n_eval = ids.size
     window = 2 * 2 * c.n_layers * c.n_kv_heads * n_eval * c.head_dim          # bytes, float16
     prompt_nbytes = int(out.cache_nbytes) - window
     prompt_f16 = int(out.float16_nbytes) - window
+    same = ref.logits.argmax(axis=1) == out.logits.argmax(axis=1)
     return CacheResult(method=method, bits=float(bits), bits_per_coordinate=16 * prompt_nbytes / prompt_f16,
                        cache_nbytes=prompt_nbytes, float16_nbytes=prompt_f16,
-                       perplexity_ref=cmp.perplexity_ref, perplexity=cmp.perplexity,
-                       top1_agreement=cmp.top1_agreement, kl=next_token_kl(ref.logits, out.logits),
-                       same_top1=ref.logits.argmax(axis=1) == out.logits.argmax(axis=1))
+                       perplexity_ref=ref.perplexity, perplexity=float(np.exp(nll.mean())),
+                       top1_agreement=float(np.mean(same)), kl=kl, same_top1=same)
 
 
 @dataclass
