@@ -17,7 +17,7 @@ from turboquant_lab.course._checking import NOT_ATTEMPTED
 from turboquant_lab.course.l13_quantized_cache_in_a_real_model import app as lesson_app
 from turboquant_lab.course.l13_quantized_cache_in_a_real_model import checks, experiments, figures
 from turboquant_lab.kv_codecs import UniformCodec, stored_nbytes
-from turboquant_lab.llm import KVCache, KVQuantization, Llama, LlamaConfig, compare_logits
+from turboquant_lab.llm import Llama, LlamaConfig, compare_logits
 from turboquant_lab.polar import PolarQuant
 from turboquant_lab.qjl import TurboQuantProd
 from turboquant_lab.turboquant import TurboQuantMSE

@@ -186,8 +186,7 @@ def check_split_codec(SplitCodec):
         raise Failure(f"decode(encode(x)) differs from the library's split (relative difference {err:.2g})",
                       case=case, expected=expected[0, :6], got=got[0, :6], what="first token, channels 0-5",
                       hint=hint)
-    # in a model: the cache hook takes any object with encode and decode
-
+    # in a model: the cache hook takes any object with encode, decode and nbytes
     cfg = LlamaConfig(n_layers=2, d_model=64, n_heads=4, n_kv_heads=2, head_dim=32, d_ff=96, vocab_size=64)
     model = Llama.random(cfg, seed=0)
     ids = np.arange(40) % 64
@@ -199,7 +198,8 @@ def check_split_codec(SplitCodec):
         raise NotAttempted() from None
     except Exception as exc:  # reported, never raised
         raise Failure(f"the model could not use your codec ({type(exc).__name__}: {exc})", case=case,
-                      hint="encode takes one (n_tokens, d) block and returns anything; decode returns (n_tokens, d).")
+                      hint="encode takes one (n_tokens, d) block and returns anything; decode returns "
+                           "(n_tokens, d); nbytes(stored) returns an int.") from None
     ref = OutlierSplitCodec(32, 2, 16, seed=0)
     expected = model.forward(ids, kv=KVQuantization(keys=ref, values=ref)).logits
     if not allclose(got, expected, 1e-3, 1e-3):

@@ -725,7 +725,7 @@ def split_analysis(ref: Reference, bits: int = 2, seed=0) -> SplitAnalysis:
     n_layers = len(ref.keys)
     names = (f"mse {bits}", f"split {bits + 0.5:g}", f"mse {bits + 1}")
     codecs = dict(zip(names, (TurboQuantMSE(d, bits, seed=seed), OutlierSplitCodec(d, bits, seed=seed),
-                              TurboQuantMSE(d, bits + 1, seed=seed))))
+                              TurboQuantMSE(d, bits + 1, seed=seed)), strict=True))
     share = {"keys": np.zeros(n_layers), "values": np.zeros(n_layers)}
     energy = {"keys": np.zeros(n_layers), "values": np.zeros(n_layers)}
     err = {what: {name: np.zeros(n_layers) for name in names} for what in ("keys", "values")}
