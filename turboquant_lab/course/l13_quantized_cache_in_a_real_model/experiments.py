@@ -541,11 +541,13 @@ def _percent(x: float) -> str:
 def format_table(table: CacheTable) -> str:
     """The table of the lesson: method x bits against bytes, perplexity change, top-1 agreement and KL.
 
-    The digits printed are those that do not change with the CPU's BLAS kernel
-    (checked with ``OPENBLAS_CORETYPE=Haswell`` against the native kernel): the
-    perplexity to three significant digits and its change in percent, the top-1
-    agreement in whole percent, the mean KL to three significant digits. The
-    measurement's own noise (128 positions) is far larger than these digits.
+    The perplexity and the mean KL are printed to three significant digits, the
+    top-1 agreement in whole percent. The last digit can change from one CPU
+    to another (a last-bit difference in the exact pass flips a few codes; with
+    ``OPENBLAS_CORETYPE=Haswell`` one KL moves from 0.0265 to 0.0265 + 3e-5),
+    which is why the lesson draws this table (:func:`~.figures.draw_table`)
+    instead of printing it. The measurement's own noise (128 positions) is far
+    larger than these digits.
     """
     r0 = table.results[0]
     lines = [f"exact cache: perplexity {r0.perplexity_ref:.1f} on the {len(r0.kl)} measured tokens; "
