@@ -147,6 +147,7 @@ class LessonRun:
         self.views = 0           # widget views the lesson's cells displayed
         self.driven = []         # (what was done, whether what the lesson shows changed)
         self.problems = []
+        self.cell_seconds = {}   # cell index: wall time
 
 
 def _stdout(cell) -> str:
@@ -179,7 +180,10 @@ async def _run_lesson(client, nb, result: LessonRun):
         if source is not None:
             nb.cells.append(new_code_cell(source))
             index = len(nb.cells) - 1
-        return await client.async_execute_cell(nb.cells[index], index)
+        start = time.perf_counter()
+        cell = await client.async_execute_cell(nb.cells[index], index)
+        result.cell_seconds[index] = time.perf_counter() - start
+        return cell
 
     async with client.async_setup_kernel():
         await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
@@ -274,6 +278,9 @@ def run(lessons: list[Path], tests: bool) -> int:
         shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
         print(f"{lesson.seconds:7.1f} s  {shown}: {lesson.views} widget views, "
               f"{len(lesson.driven)} controls driven, {changed} changed what the lesson shows", flush=True)
+        slow = {i: t for i, t in lesson.cell_seconds.items() if t > 20}
+        if slow:
+            print("           slow cells: " + ", ".join(f"{i} ({t:.0f} s)" for i, t in slow.items()), flush=True)
         for did, c in lesson.driven:
             print(f"           {did}: {'changed' if c else 'NOTHING CHANGED'}", flush=True)
         lesson.problems += [f"{did}: nothing it shows changed" for did, c in lesson.driven if not c]
