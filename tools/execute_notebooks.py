@@ -9,7 +9,7 @@ Usage::
 Each notebook first gets the Colab set-up cell (tools/colab.py) at its top,
 then runs top to bottom with its own folder as the working directory. The
 script prints the wall time of each notebook (a lesson must stay under 30 s
-on a two-core CPU) and exits 1 if any cell raised. Execution counts and the
+on a two-core CPU, the LLM capstone under 60 s) and exits 1 if any cell raised. Execution counts and the
 kernel metadata are normalised so that re-running an unchanged notebook
 gives the same file.
 """
@@ -31,6 +31,15 @@ from colab import ensure_setup_cell  # noqa: E402
 
 FOLDERS = ("notebooks", "solutions", "exercises")
 KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+#: Every lesson runs in under 30 s on a two-core CPU; the capstone, which loads and runs a real LLM, in 60 s.
+CAPSTONE_BUDGET = {"13_quantized_cache_in_a_real_model.ipynb": 60}
+
+
+def budget_seconds(path: Path) -> int:
+    """The wall-time budget of a lesson notebook, in seconds."""
+    return CAPSTONE_BUDGET.get(path.name, 30)
 
 
 def all_notebooks() -> list[Path]:
@@ -90,7 +99,8 @@ def main(argv=None) -> int:
     for path in paths:
         try:
             seconds = execute(path, timeout=args.timeout)
-            flag = "  (over the 30 s budget)" if seconds > 30 and "notebooks" in path.parts else ""
+            budget = budget_seconds(path)
+            flag = f"  (over the {budget} s budget)" if seconds > budget and "notebooks" in path.parts else ""
             print(f"{seconds:7.1f} s  {_shown(path)}{flag}", flush=True)
         except (CellExecutionError, CellTimeoutError) as exc:
             failed.append(path)
