@@ -23,6 +23,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 # the shared helpers (codec_helpers, checker_helpers) sit beside this file, above the test folders
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# --doctest-modules (pyproject's addopts) would import every conftest.py as a module named "conftest":
+# two of them clash. They hold no doctests.
+collect_ignore_glob = ["conftest.py", "*/conftest.py"]
+
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", database=DirectoryBasedExampleDatabase(
