@@ -31,7 +31,8 @@ lab: $(STAMP)
 
 test: test-all test-blas test-colab
 
-# the library tests and every notebook (nbval)
+# the library tests, every notebook (nbval) and the lessons in JupyterLab + Chromium (tests/browser,
+# skipped without Chromium: apt-get install chromium)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest
 
@@ -41,7 +42,8 @@ test-blas: $(STAMP)
 	@kernel=$$($(BIN)/python tools/blas_kernel.py); \
 	if [ -z "$$kernel" ]; then echo "test-blas: no second OpenBLAS kernel for this machine, skipped"; \
 	else echo "library tests again with OPENBLAS_CORETYPE=$$kernel"; \
-	OPENBLAS_CORETYPE=$$kernel $(BIN)/python -m pytest -q -o addopts=-ra -p no:nbval --doctest-modules tests turboquant_lab; fi
+	OPENBLAS_CORETYPE=$$kernel $(BIN)/python -m pytest -q -o addopts=-ra -p no:nbval --doctest-modules \
+	    -m "not browser" tests turboquant_lab; fi
 
 # every lesson run headless, each control driven once, and the widget tests (tests/course) on
 # Colab's stack: ipywidgets 7.7.1, numpy 2.1, matplotlib 3.10 (tools/colab_stack.py); the

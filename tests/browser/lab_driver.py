@@ -55,7 +55,14 @@ def find_chromium() -> str | None:
 
 def app_cells(nb: dict) -> list[int]:
     """Indices of the cells that display an app: they start with ``# NBVAL_IGNORE_OUTPUT`` and
-    their stored outputs hold a widget view."""
+    their stored outputs hold a widget view.
+
+    >>> view = {"data": {WIDGET_VIEW: {}}}
+    >>> app = {"cell_type": "code", "source": ["# NBVAL_IGNORE_OUTPUT", "app()"], "outputs": [view]}
+    >>> gpu = {"cell_type": "code", "source": "# NBVAL_IGNORE_OUTPUT: GPU-only", "outputs": []}
+    >>> app_cells({"cells": [gpu, app, {"cell_type": "markdown", "source": "# NBVAL_IGNORE_OUTPUT"}]})
+    [1]
+    """
     return [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
             and "".join(c["source"]).startswith("# NBVAL_IGNORE_OUTPUT")
             and any(WIDGET_VIEW in o.get("data", {}) for o in c.get("outputs", []))]
@@ -430,7 +437,11 @@ def _changed_fraction(a: bytes, b: bytes) -> tuple[float, str]:
 
 
 def _first_difference(a: str, b: str) -> str:
-    """The first line that differs, as ``'old' -> 'new'`` (empty if the texts are equal)."""
+    r"""The first line that differs, as ``'old' -> 'new'`` (empty if the texts are equal).
+
+    >>> print(_first_difference("bits 2\nMSE 0.1", "bits 2\nMSE 0.05"))
+    'MSE 0.1' -> 'MSE 0.05'
+    """
     if a == b:
         return ""
     la, lb = a.splitlines(), b.splitlines()

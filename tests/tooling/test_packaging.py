@@ -15,9 +15,14 @@ def _pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
+# conda-forge's names of the PyPI packages that it names differently
+CONDA_NAMES = {"playwright-python": "playwright"}
+
+
 def _req(spec: str) -> tuple[str, str]:
     m = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*(.*)", spec)
-    return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
+    name = m.group(1).lower().replace("_", "-")
+    return CONDA_NAMES.get(name, name), m.group(2).replace(" ", "")
 
 
 def test_environment_yml_mirrors_pyproject():
