@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 
 import pytest
 from lab_driver import CHROMIUM_FLAGS, REPORTS, VIEWPORT, LabServer, find_chromium, lessons
@@ -41,9 +42,19 @@ def lab_server(chromium_path, tmp_path_factory):
         _missing("JupyterLab is not installed (pip install -e '.[dev]')")
     root = tmp_path_factory.mktemp("lab") / "course"
     shutil.copytree(lessons()[0].parent, root / "notebooks")
-    server = LabServer(root)
-    yield server
-    server.stop()
+    server = LabServer(root)  # in its own session: a SIGTERM to pytest (a CI timeout) does not reach it
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_DFL:  # so turn a SIGTERM into an interrupt, which runs the teardown below
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield server
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")
