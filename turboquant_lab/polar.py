@@ -1,46 +1,11 @@
 """PolarQuant: rotate, rewrite the vector in recursive polar coordinates, quantize the angles.
 
 Han, Kacham, Karbasi, Mirrokni and Zandieh, "PolarQuant: Quantizing KV Caches
-with Polar Transformation" (arXiv 2502.02617). After a random rotation, a
-vector of ``R^d`` (``d`` a multiple of ``2**L``) is rewritten level by level:
-
-* level 1 pairs the coordinates, ``(x_{2j}, x_{2j+1}) -> (r_j, psi_j)`` with
-  ``psi_j = atan2(x_{2j+1}, x_{2j})`` in ``[0, 2 pi)``;
-* level ``l >= 2`` pairs the radii of level ``l - 1`` the same way; both are
-  ``>= 0``, so its angles lie in ``[0, pi/2]``;
-* after ``L`` levels the vector is ``d / 2**L`` radii and ``d (1 - 2**-L)``
-  angles (``L = log2 d``: its norm and ``d - 1`` angles).
-
-**The angle laws.** For ``x`` with i.i.d. N(0, 1) coordinates, a level-``l``
-radius is the norm of ``k = 2**(l-1)`` independent Gaussians on each side of
-the pair, a chi variable with ``k`` degrees of freedom, and the two sides are
-independent. With ``A, B`` independent chi-squared with ``k`` degrees of
-freedom, ``tan^2 psi = B / A``, so ``sin^2 psi = B / (A + B) ~ Beta(k/2, k/2)``
-and, changing variables (``d sin^2 psi = sin 2 psi d psi``),
-
-.. math:: f_l(\\psi) = \\frac{\\sin^{k-1}(2\\psi)}{2^{k-2} B(k/2, k/2)}, \\qquad 0 \\le \\psi \\le \\pi/2,
-
-which concentrates around ``pi/4`` as ``l`` grows (``Var sin^2 psi = 1/(4(k+1))``).
-Level 1 is the angle of a 2-D Gaussian: uniform on the circle. All the
-angles and the last radii are mutually independent (a Beta ratio is
-independent of the Gamma sum it divides). The angles are ratios, so they do
-not change when ``x`` is scaled: a *unit* vector uniform on the sphere
-(``g / ||g||``) has exactly the same angles as ``g``. Its coordinates are not
-independent Gaussians (their squares sum to 1); what changes is the radii
-only, which are then a Dirichlet split of 1 instead of independent chi
-variables.
-
-**Codebooks.** An angle is coded by a point on the unit circle: an error
-``delta`` costs a pair of radius ``R`` exactly ``R^2 (2 - 2 cos delta)``, the
-squared chord. The codebook of each level is the Lloyd-Max codebook for that
-distortion (:func:`~turboquant_lab.codebooks.lloyd_max_codebook` with
-``law=polar_angle_law(l)``): cells between angular midpoints, each centroid
-the direction of the cell's mean point ``E[e^{i psi}]``, all moments in closed
-form through the regularized incomplete beta function. Level 1 is circular:
-there is no first or last cell, one cell wraps around through ``0 = 2 pi``,
-and for the uniform law the ``2**b`` cells of width ``2 pi / 2**b`` are
-optimal in any rotation; the one used puts a boundary at ``0``, so the codes
-are ``floor(psi / (2 pi / 2**b))``.
+with Polar Transformation" (arXiv 2502.02617). After a random rotation the
+vector is rewritten in recursive polar coordinates (radii and angles, level by
+level), whose angles follow laws known in advance, so that each level's angles
+are coded with a Lloyd-Max codebook designed offline: the transform, the laws
+and the codebooks are in :mod:`turboquant_lab.polar_laws` (re-exported here).
 
 **The error.** With the top radii exact, the cosine similarity of a decoded
 sub-vector with the true one multiplies level by level, so for a vector whose
@@ -54,9 +19,6 @@ vector)
 ``D_l`` the codebook's mean squared chord (:attr:`PolarQuant.expected_mse`).
 No per-block scale or zero point is stored: the laws are known in advance,
 and the only floats are the ``d / 2**L`` radii (float16).
-
-The transform, the laws and the codebooks live in :mod:`turboquant_lab.polar_laws`
-(re-exported here); this module holds the quantizer.
 """
 from __future__ import annotations
 

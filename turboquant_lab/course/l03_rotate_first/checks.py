@@ -5,17 +5,8 @@ import numpy as np
 
 from turboquant_lab import data, rotation, uniform
 
-from .._checking import (
-    Failure,
-    allclose,
-    as_array,
-    as_number,
-    call_learner,
-    checker,
-    expect,
-    first_hint,
-    seeded_rng,
-)
+from .._checking import (Failure, allclose, as_array, as_number, call_learner, checker, expect, first_hint,
+                         seeded_rng)
 
 __all__ = [
     "check_max_over_mean", "check_haar_rotation", "check_rotation_errors",

@@ -8,17 +8,8 @@ from scipy import stats
 
 from turboquant_lab import data
 
-from .._checking import (
-    Failure,
-    allclose,
-    as_array,
-    as_number,
-    call_learner,
-    checker,
-    expect,
-    first_hint,
-    seeded_rng,
-)
+from .._checking import (Failure, allclose, as_array, as_number, call_learner, checker, expect, first_hint,
+                         seeded_rng)
 
 __all__ = [
     "check_random_unit_vectors", "check_empirical_sigma", "check_equal_probability_boundaries",

@@ -8,17 +8,8 @@ from scipy import integrate, stats
 
 from turboquant_lab import codebooks
 
-from .._checking import (
-    Failure,
-    allclose,
-    as_array,
-    as_number,
-    call_learner,
-    checker,
-    expect,
-    first_hint,
-    seeded_rng,
-)
+from .._checking import (Failure, allclose, as_array, as_number, call_learner, checker, expect, first_hint,
+                         seeded_rng)
 
 __all__ = [
     "check_assign_cells", "check_lloyd_step", "check_fit_codebook",

@@ -7,17 +7,8 @@ import numpy as np
 
 from turboquant_lab import codebooks, data, packing, rotation, turboquant
 
-from .._checking import (
-    Failure,
-    allclose,
-    as_array,
-    as_number,
-    call_learner,
-    checker,
-    expect,
-    first_hint,
-    seeded_rng,
-)
+from .._checking import (Failure, allclose, as_array, as_number, call_learner, checker, expect, first_hint,
+                         seeded_rng)
 
 __all__ = ["check_pack3", "check_unpack3", "check_roundtrip", "check_predicted_error"]
 

@@ -9,17 +9,8 @@ from turboquant_lab.gpu import configs, emulation
 
 from . import experiments
 
-from .._checking import (
-    Failure,
-    allclose,
-    as_array,
-    as_number,
-    call_learner,
-    checker,
-    expect,
-    first_hint,
-    seeded_rng,
-)
+from .._checking import (Failure, allclose, as_array, as_number, call_learner, checker, expect, first_hint,
+                         seeded_rng)
 
 __all__ = [
     "check_shuffle_partner", "check_stage_kind", "check_issue_limit", "check_shuffle_stage",

@@ -7,16 +7,8 @@ from turboquant_lab.kv_codecs import UniformCodec, stored_nbytes
 from turboquant_lab.llm import KVQuantization, Llama, LlamaConfig, compare_logits
 from turboquant_lab.turboquant import TurboQuantMSE
 
-from .._checking import (
-    Failure,
-    NotAttempted,
-    allclose,
-    as_array,
-    as_number,
-    call_learner,
-    checker,
-    seeded_rng,
-)
+from .._checking import (Failure, NotAttempted, allclose, as_array, as_number, call_learner, checker,
+                         seeded_rng)
 from .experiments import OutlierSplitCodec
 
 __all__ = ["check_cache_bytes", "check_compare", "check_split_codec", "check_noisy_weights"]
