@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import os
 import re
@@ -218,6 +219,17 @@ async def _run_lesson(client, nb, result: LessonRun):
                 result.problems.append(f"an app's Output shows an error: {o.get('ename')}: {o.get('evalue')}")
 
 
+def _run_coroutine(coro):
+    """``asyncio.run(coro)``, in a thread of its own when this thread already runs an event loop
+    (in a pytest session, Playwright's sync API keeps one running in the main thread)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def execute_lesson(path: Path, timeout: int = 120, attempts: int = 3) -> LessonRun:
     """Run a copy of ``path`` in a fresh kernel, then drive each of its controls once.
 
@@ -243,7 +255,7 @@ def execute_lesson(path: Path, timeout: int = 120, attempts: int = 3) -> LessonR
         result = LessonRun()
         start = time.perf_counter()
         try:
-            asyncio.run(_run_lesson(client, nb, result))
+            _run_coroutine(_run_lesson(client, nb, result))
             break
         except CellTimeoutError:
             if attempt == attempts:
