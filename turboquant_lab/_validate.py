@@ -76,6 +76,11 @@ def is_power_of_two(n: int) -> bool:
     return n >= 1 and (n & (n - 1)) == 0
 
 
+def next_power_of_two(n: int) -> int:
+    """The smallest power of two ``>= n`` (``n >= 1``): the padded size of a Hadamard rotation."""
+    return 1 << (int(n) - 1).bit_length()
+
+
 def check_power_of_two(n, name: str = "d", max_value: int | None = None) -> int:
     """Return ``n`` as an int if it is a power of two (1, 2, 4, ...), else raise ``ValueError``."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):

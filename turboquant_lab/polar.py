@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._parallel import for_each_block
-from ._validate import as_float_array, check_dim, check_last_axis, ensure_finite
+from ._validate import as_float_array, check_dim, check_last_axis, ensure_finite, next_power_of_two
 from .backend import get_xp, is_cupy_array
 from .packing import _pack_unchecked, _unpack_unchecked, pack_bits, packed_nbytes, unpack_bits
 from .rotation import RandomizedHadamard, random_orthogonal
@@ -98,10 +98,6 @@ class PolarEncoded:
 
 
 # --------------------------------------------------------------------------- the quantizer
-
-
-def _next_power_of_two(n: int) -> int:
-    return 1 << (n - 1).bit_length()
 
 
 class PolarQuant:
@@ -197,7 +193,7 @@ class PolarQuant:
             raise ValueError(f'rotation must be "hadamard" or "dense", got {rotation!r}')
         self.rotation = rotation
         self.seed = seed
-        self.d_pad = _next_power_of_two(d) if rotation == "hadamard" else d
+        self.d_pad = next_power_of_two(d) if rotation == "hadamard" else d
         _check_levels(self.levels, self.d_pad, name="len(level_bits)")
         if rotation == "hadamard":
             self._hadamard = RandomizedHadamard(self.d_pad, seed)

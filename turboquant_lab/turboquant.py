@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._parallel import for_each_block
-from ._validate import as_float_array, check_bits, check_dim, check_last_axis, ensure_finite
+from ._validate import (as_float_array, check_bits, check_dim, check_last_axis, ensure_finite,
+                        next_power_of_two)
 from .backend import gpu_function, is_cupy_array
 from .codebooks import Codebook, lloyd_max_codebook
 from .packing import (
@@ -299,10 +300,6 @@ def _read_only(a):
 # --------------------------------------------------------------------------- quantizer
 
 
-def _next_power_of_two(n: int) -> int:
-    return 1 << (n - 1).bit_length()
-
-
 class TurboQuantMSE:
     """TurboQuant's MSE quantizer: random rotation, Lloyd-Max codebook per coordinate, bit packing.
 
@@ -431,7 +428,7 @@ class TurboQuantMSE:
         self.rotation = rotation
         self.seed = seed
         if rotation == "hadamard":
-            self.d_pad = _next_power_of_two(d)
+            self.d_pad = next_power_of_two(d)
             self._hadamard = RandomizedHadamard(self.d_pad, seed)
             self._matrix = self._dense64 = None
             s1, s2 = self._hadamard.signs1, self._hadamard.signs2

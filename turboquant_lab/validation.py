@@ -26,7 +26,8 @@ from ._validate import (
                         ensure_finite,
                         is_power_of_two,
                         make_rng,
+                        next_power_of_two,
 )
 
 __all__ = ["as_float_array", "ensure_finite", "check_bits", "check_dim", "check_last_axis",
-           "check_power_of_two", "is_power_of_two", "make_rng", "MIN_BITS", "MAX_BITS"]
+           "check_power_of_two", "is_power_of_two", "next_power_of_two", "make_rng", "MIN_BITS", "MAX_BITS"]

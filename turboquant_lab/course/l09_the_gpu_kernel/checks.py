@@ -1,7 +1,6 @@
 """Lesson 09 (the GPU kernel): the checkers of its exercises (see :mod:`turboquant_lab.course._checking`)."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
