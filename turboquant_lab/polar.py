@@ -22,7 +22,6 @@ and the only floats are the ``d / 2**L`` radii (float16).
 """
 from __future__ import annotations
 
-import math
 import zlib
 from dataclasses import dataclass, field
 
@@ -33,7 +32,7 @@ from ._validate import as_float_array, check_dim, check_last_axis, ensure_finite
 from .backend import get_xp, is_cupy_array
 from .packing import _pack_unchecked, _unpack_unchecked, pack_bits, packed_nbytes, unpack_bits
 from .rotation import RandomizedHadamard, random_orthogonal
-from .turboquant import BLOCK_ELEMENTS, ROTATIONS, bucketize
+from .turboquant import BLOCK_ELEMENTS, ROTATIONS, StoredSizes, bucketize
 from .walsh_hadamard import fwht
 
 from .polar_laws import (_FLOAT16_MAX, MAX_LEVEL, RADIUS_BITS, TWO_PI, PolarAngleLaw, PolarCoordinates,
@@ -48,7 +47,7 @@ __all__ = ["PolarCoordinates", "polar_transform", "polar_inverse", "PolarAngleLa
 
 
 @dataclass
-class PolarEncoded:
+class PolarEncoded(StoredSizes):
     """Vectors encoded by :class:`PolarQuant`: packed angle codes per level, float16 radii.
 
     Attributes
@@ -81,20 +80,12 @@ class PolarEncoded:
     def levels(self) -> int:
         return len(self.level_bits)
 
-    @property
-    def n_vectors(self) -> int:
-        """Number of encoded vectors, ``prod(shape)``."""
-        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
         """Real storage in bytes: every level's packed codes plus the float16 radii."""
         return int(sum(int(c.nbytes) for c in self.codes) + self.radii.nbytes)
 
-    @property
-    def bits_per_coordinate(self) -> float:
-        """``8 * nbytes / (n_vectors * d)``: every stored bit, per original coordinate."""
-        return 8.0 * self.nbytes / (self.n_vectors * self.d)
 
 
 # --------------------------------------------------------------------------- the quantizer

@@ -18,7 +18,7 @@ import numpy as np
 from ._validate import as_float_array, check_bits, check_dim, check_last_axis
 from .backend import get_xp
 from .packing import pack_bits, packed_nbytes, unpack_bits, unpack_bits_reference
-from .turboquant import _FLOAT16_MAX, ROTATIONS, Encoded, TurboQuantMSE
+from .turboquant import _FLOAT16_MAX, ROTATIONS, Encoded, StoredSizes, TurboQuantMSE
 
 __all__ = ["ProdEncoded", "TurboQuantProd"]
 
@@ -47,7 +47,7 @@ def _qjl_rng(seed):
 
 
 @dataclass
-class ProdEncoded:
+class ProdEncoded(StoredSizes):
     """Vectors encoded by :class:`TurboQuantProd`.
 
     Attributes
@@ -78,10 +78,6 @@ class ProdEncoded:
     shape: tuple
     fingerprint: int = field(default=0, repr=False)
 
-    @property
-    def n_vectors(self) -> int:
-        """Number of encoded vectors, ``prod(shape)``."""
-        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
@@ -89,10 +85,6 @@ class ProdEncoded:
         n = int(self.signs.nbytes + self.residual_norms.nbytes)
         return n + (self.mse.nbytes if self.mse is not None else 0)
 
-    @property
-    def bits_per_coordinate(self) -> float:
-        """``8 * nbytes / (n_vectors * d)``: everything stored, both norms included."""
-        return 8.0 * self.nbytes / (self.n_vectors * self.d)
 
 
 class TurboQuantProd:

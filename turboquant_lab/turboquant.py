@@ -37,7 +37,7 @@ from .packing import (
 from .rotation import RandomizedHadamard, random_orthogonal
 from .walsh_hadamard import fwht
 
-__all__ = ["Encoded", "KernelConstants", "TurboQuantMSE", "bucketize", "bucketize_reference"]
+__all__ = ["Encoded", "StoredSizes", "KernelConstants", "TurboQuantMSE", "bucketize", "bucketize_reference"]
 
 ROTATIONS = ("hadamard", "dense")
 
@@ -194,8 +194,26 @@ def bucketize_reference(t, boundaries) -> np.ndarray:
 # --------------------------------------------------------------------------- Encoded
 
 
+class StoredSizes:
+    """What every encoded form derives from its ``shape``, ``d`` and ``nbytes``.
+
+    ``n_vectors = prod(shape)`` and ``bits_per_coordinate = 8 * nbytes / (n_vectors * d)``:
+    every stored bit (codes and all side information) per original coordinate.
+    """
+
+    @property
+    def n_vectors(self) -> int:
+        """Number of encoded vectors, ``prod(shape)``."""
+        return math.prod(self.shape)
+
+    @property
+    def bits_per_coordinate(self) -> float:
+        """``8 * nbytes / (n_vectors * d)``: storage per original coordinate, side information included."""
+        return 8.0 * self.nbytes / (self.n_vectors * self.d)
+
+
 @dataclass
-class Encoded:
+class Encoded(StoredSizes):
     """Vectors encoded by :class:`TurboQuantMSE`: packed codes plus float16 norms.
 
     Attributes
@@ -229,20 +247,12 @@ class Encoded:
     rotation: str = "hadamard"
     fingerprint: int = field(default=0, repr=False)
 
-    @property
-    def n_vectors(self) -> int:
-        """Number of encoded vectors, ``prod(shape)``."""
-        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
         """Real storage in bytes: packed codes plus float16 norms."""
         return int(self.codes.nbytes + self.norms.nbytes)
 
-    @property
-    def bits_per_coordinate(self) -> float:
-        """``8 * nbytes / (n_vectors * d)``: storage per original coordinate, norms included."""
-        return 8.0 * self.nbytes / (self.n_vectors * self.d)
 
 
 @dataclass(frozen=True)
